@@ -1,0 +1,68 @@
+# Two commands on a fresh machine with Python 3.11:  `make book`  and  `make test`.
+# Both create the virtual environment .venv first if it is missing or out of date.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+BOOK_FLAGS := -W -n --keep-going
+
+# Book pages that are notebooks: MyST Markdown files with a jupytext `kernelspec` header.
+NOTEBOOKS := $(shell grep -rl --include='*.md' '^kernelspec:' book 2>/dev/null | sort)
+
+# The shared PTB copy beside the checkout (developers' machines and CI) is used when no
+# root is set; elsewhere the default ~/datasets/ptb applies, and without PTB the book
+# falls back to the embedded toy language.
+SHARED_PTB := $(abspath ../shared/data/ptb)
+ifeq ($(COURSE_PTB_ROOT),)
+ifneq ($(wildcard $(SHARED_PTB)/ptb.train.txt),)
+export COURSE_PTB_ROOT := $(SHARED_PTB)
+endif
+endif
+
+# Notebook outputs depend on the run mode and on whether PTB is on disk, but jupyter-cache
+# only sees the code; when these change, the cached build is thrown away (see `book`).
+PTB_DIR  := $(or $(COURSE_PTB_ROOT),$(HOME)/datasets/ptb)
+PTB_FILES := $(wildcard $(PTB_DIR)/ptb.train.txt $(PTB_DIR)/ptb.valid.txt $(PTB_DIR)/ptb.test.txt)
+PTB_HERE  := $(if $(filter 3,$(words $(PTB_FILES))),yes,no)
+RUN_MODE := COURSE_FULL_RUN=$(COURSE_FULL_RUN) PTB=$(PTB_DIR) on-disk=$(PTB_HERE)
+MODE_STAMP := _build/.run-mode
+
+.PHONY: venv book test unit nbval clean
+
+venv: $(STAMP)
+
+# Re-install only when the declared or pinned dependencies change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -c constraints.txt -e '.[book,test]'
+	touch $@
+
+# HTML lands in _build/html; notebooks are executed (and cached) in the build.
+book: $(STAMP)
+	@mkdir -p _build
+	@if [ "$$(cat $(MODE_STAMP) 2>/dev/null)" != "$(RUN_MODE)" ]; then \
+	    echo "Run mode is now '$(RUN_MODE)': clearing cached notebook outputs."; \
+	    rm -rf _build/.jupyter_cache _build/jupyter_execute _build/html _build/.doctrees; \
+	    echo "$(RUN_MODE)" > $(MODE_STAMP); \
+	fi
+	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
+	@echo "Book built: open _build/html/index.html"
+
+# Unit tests, then every notebook cell, then the book build with warnings as errors.
+test: unit nbval book
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+nbval: $(STAMP)
+ifeq ($(strip $(NOTEBOOKS)),)
+	@echo "nbval: no notebook pages in book/ yet, nothing to execute."
+else
+	$(BIN)/python -m pytest --nbval --nbval-current-env $(NOTEBOOKS)
+endif
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -1,0 +1,29 @@
+"""companion: the small, tested package behind the course "RNN: teaching a network to take notes".
+
+Modules, one concept each:
+    vocab       tokenizers and the build-once `Vocabulary`
+    ptb         the Penn Treebank: declared, downloaded, verified, cached
+    toy         an embedded toy language with long-range agreement (no data files needed)
+    corpora     `load_corpus`: PTB or the toy language, as ids with a frozen vocabulary
+    data        windows, streams (truncated BPTT), the original book's offsets, padding
+    model       the hand-written `RNNCell`/`HandRNN` and `SimpleRnnlm`
+    train       `TrainConfig`, `train_epoch`, `evaluate`, `perplexity`, `fit`
+    checkpoint  checkpoints as dicts, refusing a mismatched vocabulary
+    generate    sampling with temperature and top-k
+    mode        quick or full runs (`COURSE_FULL_RUN=1`)
+
+Importing the package does no I/O and no seeding.
+"""
+from .checkpoint import load_checkpoint, load_model, save_checkpoint
+from .corpora import Corpus, load_corpus
+from .data import (OffsetBatcher, PaddedBatch, StreamBatcher, WindowDataset, batchify, make_windows,
+                   pad_sentences, pad_sequences)
+from .generate import sample
+from .mode import RunSettings, get_settings, run_mode
+from .model import HandRNN, ModelConfig, RNNCell, SimpleRnnlm, copy_rnn_weights, detach_state
+from .ptb import PTBError, load_ptb_text, ptb_available, ptb_path
+from .toy import BigramModel, agreement_accuracy, agreement_items, toy_corpus, toy_splits
+from .train import TrainConfig, evaluate, fit, lm_loss, perplexity, pick_device, set_seed, train_epoch
+from .vocab import EOS, PAD, UNK, Vocabulary, char_tokenize, default_tokenize, ptb_tokenize
+
+__version__ = "0.1.0"

@@ -1,0 +1,114 @@
+"""`python -m companion`: train, evaluate and sample outside the notebooks, same code and settings.
+
+    python -m companion info
+    python -m companion train --corpus auto --epochs 2 --out runs/model.pt
+    python -m companion evaluate runs/model.pt --split test
+    python -m companion sample runs/model.pt --prompt "the company" --top-k 10 --seed 0
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from .checkpoint import load_model, save_checkpoint
+from .corpora import CORPORA, load_corpus
+from .generate import sample
+from .mode import get_settings
+from .model import ModelConfig, SimpleRnnlm
+from .ptb import ptb_available, ptb_root
+from .train import RECIPES, evaluate, fit, make_batches, perplexity, pick_device, TrainConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m companion", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="show the run mode, device and whether PTB is on disk")
+
+    t = sub.add_parser("train", help="train a SimpleRnnlm and save a checkpoint")
+    t.add_argument("--corpus", choices=CORPORA, default="auto", help="auto = PTB if available, else toy")
+    t.add_argument("--mode", choices=("quick", "full"), help="default: from COURSE_FULL_RUN")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--seq-len", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--recipe", choices=RECIPES)
+    t.add_argument("--embed-dim", type=int)
+    t.add_argument("--hidden-size", type=int)
+    t.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    t.add_argument("--out", type=Path, default=Path("runs/model.pt"), help="checkpoint path")
+
+    e = sub.add_parser("evaluate", help="perplexity of a checkpoint on a split")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--split", choices=("valid", "test"), default="valid")
+    e.add_argument("--device")
+
+    s = sub.add_parser("sample", help="sample text from a checkpoint")
+    s.add_argument("checkpoint", type=Path)
+    s.add_argument("--prompt", required=True)
+    s.add_argument("--max-new-tokens", type=int, default=30)
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--seed", type=int)
+    return p
+
+
+def _train(args) -> None:
+    settings = get_settings(args.mode, args.device)
+    overrides = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
+                                       lr=args.lr, recipe=args.recipe).items() if v is not None}
+    config = replace(settings.train, progress=True, **overrides)
+    corpus = load_corpus(args.corpus, max_train_tokens=settings.ptb_train_tokens,
+                         toy_sentences=settings.toy_sentences)
+    print(f"{settings.describe()}\ncorpus: {corpus.note}")
+    model = SimpleRnnlm(ModelConfig(len(corpus.vocab), args.embed_dim or settings.embed_dim,
+                                    args.hidden_size or settings.hidden_size))
+    history = fit(model, corpus.train, corpus.valid, config, device=settings.device)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    corpus_args = {"name": corpus.name, "toy_sentences": settings.toy_sentences}
+    save_checkpoint(args.out, model, corpus.vocab, train_config=config, history=history,
+                    extra={"corpus": corpus_args})
+    print(f"valid perplexity {history['valid_ppl'][-1]:.1f}; checkpoint written to {args.out}")
+
+
+def _load(path: Path, device):
+    model, vocab, checkpoint = load_model(path, map_location=device)
+    config = TrainConfig(**{**(checkpoint["train_config"] or {}), "progress": False})
+    return model, vocab, config, checkpoint["extra"]
+
+
+def _evaluate(args) -> None:
+    device = pick_device(args.device)
+    model, vocab, config, extra = _load(args.checkpoint, device)
+    if "corpus" not in extra:
+        raise ValueError(f"{args.checkpoint} does not say which corpus it was trained on; "
+                         "evaluate it with companion.evaluate() in Python instead")
+    corpus = load_corpus(**extra["corpus"])
+    if corpus.vocab != vocab:
+        raise ValueError("the corpus on disk no longer gives the vocabulary this checkpoint was trained with")
+    ids = getattr(corpus, args.split)
+    nll = evaluate(model, make_batches(ids, config, config.eval_batch_size, for_eval=True),
+                   config.recipe == "stream", device)
+    print(f"{args.split} loss {nll:.4f}  perplexity {perplexity(nll):.2f}  ({corpus.note})")
+
+
+def _sample(args) -> None:
+    model, vocab, _, _ = _load(args.checkpoint, "cpu")
+    print(sample(model, vocab, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed))
+
+
+def _info(_args) -> None:
+    print(get_settings().describe())
+    print(f"PTB root: {ptb_root()} ({'verified' if ptb_available() else 'not on disk'})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        {"info": _info, "train": _train, "evaluate": _evaluate, "sample": _sample}[args.command](args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # caller mistakes: no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

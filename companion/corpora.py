@@ -1,0 +1,82 @@
+"""One entry point for the course's corpora: the Penn Treebank, or the embedded toy language.
+
+    corpus = load_corpus("auto")   # PTB if it is on disk or can be fetched, else the toy language
+    corpus.vocab, corpus.train, corpus.valid, corpus.test, corpus.note
+
+The vocabulary is built once, on the training text, and then frozen; validation and test
+text are only encoded with it (unknown words -> `<unk>`), never added.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from .ptb import PTBError, load_ptb_text
+from .toy import toy_splits
+from .vocab import Vocabulary
+
+CORPORA = ("auto", "ptb", "toy")
+
+
+@dataclass
+class Corpus:
+    name: str  # "ptb" or "toy": what was actually loaded
+    vocab: Vocabulary  # built on the training text only, frozen
+    train: torch.Tensor  # (N_train,) token ids
+    valid: torch.Tensor  # (N_valid,)
+    test: torch.Tensor  # (N_test,)
+    note: str  # one line for the reader: which corpus, how big, and why
+
+    def __repr__(self) -> str:
+        return f"Corpus({self.note})"
+
+
+def load_corpus(name: str = "auto", root: str | os.PathLike | None = None,
+                max_train_tokens: int | None = None, max_eval_tokens: int | None = None,
+                toy_sentences: dict[str, int] | None = None, seed: int = 0,
+                download: bool = True) -> Corpus:
+    """Load `name` ("auto", "ptb" or "toy") as token ids with a frozen vocabulary.
+
+    max_train_tokens / max_eval_tokens keep only the first tokens of the splits (quick runs);
+    the vocabulary is still built on the whole training text, so ids mean the same as in a
+    full run. toy_sentences: sentences per split for the toy language.
+    """
+    if name not in CORPORA:
+        raise ValueError(f"name must be one of {CORPORA}, got {name!r}")
+    for arg, value in (("max_train_tokens", max_train_tokens), ("max_eval_tokens", max_eval_tokens)):
+        if value is not None and (not isinstance(value, int) or value < 2):
+            raise ValueError(f"{arg} must be an integer >= 2 or None, got {value!r}")
+    if name in ("auto", "ptb"):
+        try:
+            texts = {split: load_ptb_text(split, root=root, download=download, attempts=1 if name == "auto" else 3)
+                     for split in ("train", "valid", "test")}
+        except PTBError as err:
+            if name == "ptb":
+                raise
+            reason = str(err).splitlines()[0]
+            return _toy(toy_sentences, seed, max_train_tokens, max_eval_tokens,
+                        f"PTB not available ({reason}); using the embedded toy language instead")
+        vocab = Vocabulary("ptb").build(texts["train"])
+        return _encode("ptb", vocab, texts, max_train_tokens, max_eval_tokens, "Penn Treebank")
+    return _toy(toy_sentences, seed, max_train_tokens, max_eval_tokens, "embedded toy language")
+
+
+def _toy(sentences: dict[str, int] | None, seed: int, max_train: int | None, max_eval: int | None,
+         why: str) -> Corpus:
+    sizes = {"train": 4000, "valid": 400, "test": 400, **(sentences or {})}
+    texts = toy_splits(sizes["train"], sizes["valid"], sizes["test"], seed=seed)
+    vocab = Vocabulary("ptb").build(texts["train"])
+    return _encode("toy", vocab, texts, max_train, max_eval, why)
+
+
+def _encode(name: str, vocab: Vocabulary, texts: dict[str, str], max_train: int | None,
+            max_eval: int | None, what: str) -> Corpus:
+    ids = {split: torch.tensor(vocab.encode(text), dtype=torch.long) for split, text in texts.items()}
+    ids["train"] = ids["train"][:max_train]
+    for split in ("valid", "test"):
+        ids[split] = ids[split][:max_eval]
+    sizes = ", ".join(f"{split} {len(t):,}" for split, t in ids.items())
+    note = f"{what}: vocabulary {len(vocab):,}; tokens {sizes}"
+    return Corpus(name, vocab, ids["train"], ids["valid"], ids["test"], note)

@@ -1,0 +1,64 @@
+"""Quick or full: one switch, `COURSE_FULL_RUN=1`, decides how big every run in the course is.
+
+Quick (the default) keeps each chapter under a minute on two CPU cores: small models, a few
+epochs, PTB cut short (or the embedded toy language when PTB is not on disk). Full uses all
+of PTB, the article's model size (embedding 100, hidden 100) and trains to convergence.
+Notebooks call `get_settings()` once and pass its configs explicitly.
+"""
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+
+import torch
+
+from .train import TrainConfig, pick_device
+
+ENV_FLAG = "COURSE_FULL_RUN"
+
+
+def run_mode() -> str:
+    """'full' when COURSE_FULL_RUN=1, else 'quick'. Any other value is a typo worth reporting."""
+    value = os.environ.get(ENV_FLAG, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return "full"
+    if value in ("", "0", "false", "no", "off"):
+        return "quick"
+    raise ValueError(f"{ENV_FLAG} must be 1 (full run) or 0/unset (quick run), got {value!r}")
+
+
+@dataclass
+class RunSettings:
+    mode: str  # "quick" or "full"
+    device: str  # "cuda" or "cpu"
+    embed_dim: int  # E of the language model
+    hidden_size: int  # H of the language model
+    train: TrainConfig  # the training recipe for this mode
+    ptb_train_tokens: int | None  # cut PTB's training ids to this many (None = all)
+    toy_sentences: dict = field(default_factory=dict)  # split -> sentences of the toy language
+
+    @property
+    def full(self) -> bool:
+        return self.mode == "full"
+
+    def describe(self) -> str:
+        """One line for the top of a chapter: which mode, which device, which torch."""
+        name = torch.cuda.get_device_name(0) if self.device == "cuda" else platform.processor() or "CPU"
+        return (f"mode: {self.mode} · device: {self.device} ({name}) · "
+                f"torch {torch.__version__} · threads {torch.get_num_threads()}")
+
+
+def get_settings(mode: str | None = None, device: str | None = None) -> RunSettings:
+    """The settings for `mode` ('quick'/'full'; default: from COURSE_FULL_RUN) on `device`."""
+    mode = mode or run_mode()
+    if mode not in ("quick", "full"):
+        raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
+    device = pick_device(device).type
+    if mode == "full":
+        train = TrainConfig(epochs=40, batch_size=32, seq_len=35, lr=2e-3, clip=1.0, progress=True)
+        return RunSettings("full", device, 100, 100, train, None,
+                           {"train": 20000, "valid": 2000, "test": 2000})
+    train = TrainConfig(epochs=2, batch_size=32, seq_len=35, lr=3e-3, clip=1.0, progress=False)
+    return RunSettings("quick", device, 64, 64, train, 100_000,
+                       {"train": 4000, "valid": 400, "test": 400})

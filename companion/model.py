@@ -1,0 +1,180 @@
+"""The recurrent update written by hand, and the RNN language model of the source article.
+
+    h_t = tanh(W_xh x_t + W_hh h_{t-1} + b)                                  (Elman, 1990)
+
+`RNNCell` is that line of algebra; `HandRNN` runs it along the time axis of a batch, with
+the same call signature as a one-layer, batch-first `torch.nn.RNN`. `copy_rnn_weights` moves
+weights between the two, so tests and chapters can check that they compute the same thing.
+
+`SimpleRnnlm` is the article's Embedding -> RNN -> Linear model, with one change that
+matters: the hidden state goes *in and out* of `forward` instead of being dropped, so a
+caller can carry memory from one chunk of text to the next.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+State = torch.Tensor  # (L, B, H): one hidden vector per layer and per sequence
+
+
+class RNNCell(nn.Module):
+    """One step of an Elman RNN. The job of a cell is to read one input vector and the
+    previous note (hidden state) and write the next note.
+
+    Shapes: x_t (B, D), h_prev (B, H) -> h_t (B, H).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        _check_positive(input_size=input_size, hidden_size=hidden_size)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.W_xh = nn.Parameter(torch.empty(hidden_size, input_size))
+        self.W_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        self.b = nn.Parameter(torch.empty(hidden_size))
+        # the same initialisation as nn.RNN: U(-1/sqrt(H), 1/sqrt(H))
+        bound = 1.0 / math.sqrt(hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, x_t: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x_t @ self.W_xh.T + h_prev @ self.W_hh.T + self.b)
+
+
+class HandRNN(nn.Module):
+    """A one-layer, batch-first RNN built from `RNNCell`: a Python loop over time.
+
+    forward(x (B, T, D), h0 (1, B, H) or None) -> (outputs (B, T, H), h_n (1, B, H)),
+    exactly like `nn.RNN(D, H, batch_first=True)`.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.cell = RNNCell(input_size, hidden_size)
+        self.hidden_size = hidden_size
+
+    def forward(self, x: torch.Tensor, h0: State | None = None) -> tuple[torch.Tensor, State]:
+        B, T, _ = x.shape
+        h = x.new_zeros(B, self.hidden_size) if h0 is None else h0[0]
+        outputs = []
+        for t in range(T):  # "one stroke of all pens": every sequence advances one step
+            h = self.cell(x[:, t, :], h)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), h.unsqueeze(0)
+
+
+@torch.no_grad()
+def copy_rnn_weights(src: nn.Module, dst: nn.Module) -> None:
+    """Copy weights between a `HandRNN`/`RNNCell` and a one-layer `nn.RNN`, either way.
+
+    `nn.RNN` keeps two bias vectors (`bias_ih_l0` + `bias_hh_l0`, a cuDNN convention); the
+    hand-written cell keeps their sum `b`. Going to `nn.RNN`, `b` goes into `bias_ih_l0`
+    and `bias_hh_l0` is zeroed: the sum, and hence every output, is the same.
+    """
+    if isinstance(src, nn.RNN) and isinstance(dst, (HandRNN, RNNCell)):
+        cell = dst.cell if isinstance(dst, HandRNN) else dst
+        _check_torch_rnn(src, cell)
+        cell.W_xh.copy_(src.weight_ih_l0)
+        cell.W_hh.copy_(src.weight_hh_l0)
+        cell.b.copy_(src.bias_ih_l0 + src.bias_hh_l0)
+    elif isinstance(src, (HandRNN, RNNCell)) and isinstance(dst, nn.RNN):
+        cell = src.cell if isinstance(src, HandRNN) else src
+        _check_torch_rnn(dst, cell)
+        dst.weight_ih_l0.copy_(cell.W_xh)
+        dst.weight_hh_l0.copy_(cell.W_hh)
+        dst.bias_ih_l0.copy_(cell.b)
+        dst.bias_hh_l0.zero_()
+    else:
+        raise TypeError(
+            "copy_rnn_weights copies between nn.RNN and HandRNN/RNNCell, "
+            f"got {type(src).__name__} -> {type(dst).__name__}"
+        )
+
+
+def _check_torch_rnn(rnn: nn.RNN, cell: RNNCell) -> None:
+    if rnn.num_layers != 1 or rnn.bidirectional or not rnn.bias or rnn.nonlinearity != "tanh":
+        raise ValueError("only a one-layer, one-directional tanh nn.RNN with biases matches the hand cell")
+    if (rnn.input_size, rnn.hidden_size) != (cell.input_size, cell.hidden_size):
+        raise ValueError(
+            f"sizes differ: nn.RNN({rnn.input_size}, {rnn.hidden_size}) vs "
+            f"cell({cell.input_size}, {cell.hidden_size})"
+        )
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int  # V: number of token ids, len(vocab)
+    embed_dim: int = 100  # E: word vector size (the article's wordvec_size)
+    hidden_size: int = 100  # H: size of the hidden state, the model's "notes"
+    num_layers: int = 1  # stacked RNN layers (the hand cell supports 1)
+    dropout: float = 0.0  # on embeddings and RNN outputs; 0 = the article's model
+    tie_weights: bool = False  # share embedding and output matrix (needs E == H)
+    cell: str = "torch"  # "torch" = nn.RNN (fast); "hand" = HandRNN (the formula, looped)
+
+    def __post_init__(self):
+        _check_positive(vocab_size=self.vocab_size, embed_dim=self.embed_dim,
+                        hidden_size=self.hidden_size, num_layers=self.num_layers)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.cell not in ("torch", "hand"):
+            raise ValueError(f"cell must be 'torch' or 'hand', got {self.cell!r}")
+        if self.cell == "hand" and self.num_layers != 1:
+            raise ValueError("cell='hand' supports num_layers=1 only")
+        if self.tie_weights and self.embed_dim != self.hidden_size:
+            raise ValueError(f"tie_weights needs embed_dim == hidden_size, got {self.embed_dim} != {self.hidden_size}")
+
+
+class SimpleRnnlm(nn.Module):
+    """Embedding -> RNN -> Linear, batch-first; the article's model with explicit state.
+
+    forward(x (B, T) ids, state (L, B, H) or None) -> (logits (B, T, V), state (L, B, H))
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
+        if config.cell == "hand":
+            self.rnn = HandRNN(config.embed_dim, config.hidden_size)
+        else:
+            self.rnn = nn.RNN(config.embed_dim, config.hidden_size, num_layers=config.num_layers,
+                              batch_first=True, dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(config.dropout)
+        self.affine = nn.Linear(config.hidden_size, config.vocab_size)
+        if config.tie_weights:  # Press & Wolf (2017): one matrix both reads and writes words
+            self.affine.weight = self.embedding.weight
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        if x.dim() != 2 or x.dtype != torch.long:
+            raise ValueError(f"x must be a (B, T) tensor of token ids (torch.long), got {tuple(x.shape)} {x.dtype}")
+        emb = self.drop(self.embedding(x))  # (B, T, E)
+        out, state = self.rnn(emb, state)  # (B, T, H), (L, B, H)
+        logits = self.affine(self.drop(out))  # (B, T, V)
+        return logits, state
+
+    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
+        """A zero state (L, B, H): the blank first page of the notes."""
+        c = self.config
+        return torch.zeros(c.num_layers, batch_size, c.hidden_size, device=device)
+
+
+def detach_state(state: State | None) -> State | None:
+    """Keep the state's values but cut its history, so backward stops at this chunk.
+
+    Without it, the graph of every earlier chunk stays alive and each backward pass would
+    reach back to the start of the corpus (and fail, because those graphs were freed).
+    """
+    return None if state is None else state.detach()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -1,0 +1,267 @@
+"""The Penn Treebank (PTB) word-level corpus: declared, downloaded once, verified every time.
+
+Each split is one plain-text file, one sentence per line, already lower-cased with rare words
+replaced by `<unk>` (9,999 word types; 10,000 once `<eos>` is added). The table `PTB_FILES`
+declares, per split, the file name, its SHA-256 and its line count, the way torchtext's loader
+does. Unlike torchtext, a download never writes to the final path: bytes stream into a `.part`
+file beside it (`files.atomic_path`), the checksum is checked, and only then is it renamed. So
+a file that sits in the root under its real name is always complete.
+
+    root/                      argument `root` > $COURSE_PTB_ROOT > ~/datasets/ptb
+    ├── ptb.train.txt          42,068 lines
+    ├── ptb.valid.txt           3,370 lines
+    └── ptb.test.txt            3,761 lines
+
+Files are fetched from `base_url + "/" + file name` (argument `base_url` > $COURSE_PTB_URL >
+`DEFAULT_BASE_URL`). Without network, place the three files in the root by hand.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import http.client
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .files import atomic_path
+
+ROOT_ENV = "COURSE_PTB_ROOT"
+URL_ENV = "COURSE_PTB_URL"
+DEFAULT_ROOT = "~/datasets/ptb"  # the source article's choice
+DEFAULT_BASE_URL = "https://raw.githubusercontent.com/tomsercu/lstm/master/data"
+CHUNK_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class SplitFile:
+    """What we expect one split's file to be."""
+
+    filename: str  # name inside the root directory and at the end of the URL
+    sha256: str  # hex digest of the exact bytes
+    num_lines: int  # informative: what `wc -l` prints for the real file
+
+
+PTB_FILES: dict[str, SplitFile] = {
+    "train": SplitFile("ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf", 42068),
+    "valid": SplitFile("ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2", 3370),
+    "test": SplitFile("ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0", 3761),
+}
+PTB_SPLITS = tuple(PTB_FILES)
+
+# (resolved path, size, mtime_ns) -> hex digest. Hashing train (5 MB) on every call would be
+# wasteful; a file that changes gets a new size or mtime and is hashed again.
+_digest_cache: dict[tuple[str, int, int], str] = {}
+
+
+class PTBError(RuntimeError):
+    """The PTB files could not be found, downloaded or verified; the message says what to do."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying: 5xx, connection reset, truncated body."""
+
+
+class _Unreachable(Exception):
+    """No connection at all (refused, DNS, connect timeout): retrying would only waste time."""
+
+
+# -- locating and verifying -----------------------------------------------------------
+def ptb_root(root: str | os.PathLike | None = None) -> Path:
+    """The directory that holds (or will hold) the PTB files: `root` > $COURSE_PTB_ROOT > default."""
+    if root is None:
+        root = os.environ.get(ROOT_ENV) or DEFAULT_ROOT
+    folder = Path(root).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"root must be a directory for the PTB files, but {folder} is a file")
+    return folder
+
+
+def _split_file(split: str) -> SplitFile:
+    if split not in PTB_FILES:
+        raise ValueError(f"split must be one of {list(PTB_FILES)}, got {split!r}")
+    return PTB_FILES[split]
+
+
+def _file_digest(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _digest_cache:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK_BYTES):
+                digest.update(chunk)
+        _digest_cache[key] = digest.hexdigest()
+    return _digest_cache[key]
+
+
+def verify_file(path: str | os.PathLike, sha256: str) -> bool:
+    """True if `path` is a file whose SHA-256 is `sha256` (cached while the file is unchanged)."""
+    path = Path(path)
+    return path.is_file() and _file_digest(path) == sha256.lower()
+
+
+def ptb_available(root: str | os.PathLike | None = None) -> bool:
+    """True if all three split files are in the root and verified. Never touches the network."""
+    folder = ptb_root(root)
+    return all(verify_file(folder / spec.filename, spec.sha256) for spec in PTB_FILES.values())
+
+
+def manual_instructions(folder: Path, base_url: str) -> str:
+    """How to get the files without this module's help (appended to every download error)."""
+    lines = [f"To fix it by hand, place these files in {folder} yourself:"]
+    for spec in PTB_FILES.values():
+        lines.append(f"  {spec.filename}  from {base_url}/{spec.filename}  (sha256 {spec.sha256})")
+    lines.append(
+        f"or set the {ROOT_ENV} environment variable to a directory that already holds them "
+        f"(e.g. export {ROOT_ENV}=/path/to/ptb); {URL_ENV} points downloads at a mirror."
+    )
+    return "\n".join(lines)
+
+
+# -- the public entry points ------------------------------------------------------------
+def ptb_path(
+    split: str,
+    root: str | os.PathLike | None = None,
+    base_url: str | None = None,
+    timeout: float = 10.0,
+    download: bool = True,
+    attempts: int = 3,
+    backoff: float = 0.2,
+) -> Path:
+    """Path to a verified local copy of `split` ('train', 'valid' or 'test').
+
+    A cached file is checked against its SHA-256 on every call; a missing or corrupt one is
+    downloaded (unless `download=False`), with up to `attempts` tries for transient failures,
+    sleeping `backoff`, 2*`backoff`, ... in between. `timeout` is per network operation, in s.
+    """
+    spec = _split_file(split)
+    folder = ptb_root(root)
+    base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    path = folder / spec.filename
+    if path.is_dir():
+        raise PTBError(f"{path} is a directory; remove it so the {split} file can go there")
+    if verify_file(path, spec.sha256):
+        return path
+    corrupt = path.exists()  # there, but the bytes are wrong: never used, always replaced
+    state = "corrupt (its SHA-256 does not match)" if corrupt else "missing"
+    if not download:
+        raise PTBError(
+            f"{path} is {state} and download=False; "
+            f"{'delete it and ' if corrupt else ''}call again with download=True.\n"
+            + manual_instructions(folder, base_url)
+        )
+    try:
+        _download(base_url, path, spec.sha256, timeout, attempts, backoff)
+    except PTBError as err:
+        if corrupt:  # the bad file stays where it was, and is never returned
+            raise PTBError(
+                f"{path} is corrupt (its SHA-256 does not match) and could not be downloaded "
+                f"again; delete it, then get a good copy.\n{err}"
+            ) from None
+        raise
+    return path
+
+
+def load_ptb_text(
+    split: str,
+    root: str | os.PathLike | None = None,
+    base_url: str | None = None,
+    timeout: float = 10.0,
+    download: bool = True,
+    attempts: int = 3,
+    backoff: float = 0.2,
+) -> str:
+    """The whole text of a verified split, downloading it first if needed (see `ptb_path`)."""
+    path = ptb_path(split, root, base_url, timeout, download, attempts, backoff)
+    return path.read_text(encoding="utf-8")
+
+
+# -- downloading -------------------------------------------------------------------------
+def _download(base_url: str, dest: Path, sha256: str, timeout: float, attempts: int, backoff: float) -> None:
+    """Fetch `dest`'s name from `base_url` atomically, retrying transient failures."""
+    url, how_to = f"{base_url}/{dest.name}", manual_instructions(dest.parent, base_url)
+    _make_writable_dir(dest.parent, how_to)
+    for attempt in range(1, max(attempts, 1) + 1):
+        try:
+            with atomic_path(dest) as tmp:
+                digest = _fetch_once(url, tmp, sha256, timeout)
+            break
+        except _Unreachable as err:
+            raise PTBError(f"cannot reach {url} ({err}); are you offline?\n{how_to}") from None
+        except _Transient as err:
+            if attempt >= attempts:
+                raise PTBError(f"gave up on {url} after {attempt} attempts: {err}\n{how_to}") from None
+            time.sleep(backoff * 2 ** (attempt - 1))
+        except PTBError as err:  # 404, checksum mismatch: the same request would fail the same way
+            raise PTBError(f"{err}\n{how_to}") from None
+        except OSError as err:
+            if isinstance(err, PermissionError) or err.errno == errno.EROFS:
+                raise _not_writable(dest.parent) from err
+            raise
+    stat = dest.stat()  # the file is verified: remember it so the next call does not rehash
+    _digest_cache[(str(dest.resolve()), stat.st_size, stat.st_mtime_ns)] = digest
+
+
+def _make_writable_dir(folder: Path, how_to: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PTBError(f"cannot create the PTB directory {folder} ({err}).\n{how_to}") from err
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _not_writable(folder)
+
+
+def _not_writable(folder: Path) -> PTBError:
+    return PTBError(
+        f"the PTB directory {folder} is not writable, so nothing can be downloaded into it. "
+        f"Set {ROOT_ENV} (or pass root=) to a writable directory, or place the files there by hand."
+    )
+
+
+def _fetch_once(url: str, tmp: Path, sha256: str, timeout: float) -> str:
+    """One GET of `url`, streamed into `tmp`; returns the verified hex digest."""
+    request = urllib.request.Request(url, headers={"User-Agent": "companion-ptb"})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        err.close()  # it holds the open connection
+        if err.code >= 500 or err.code == 429:
+            raise _Transient(f"HTTP {err.code} {err.reason}") from None
+        raise PTBError(f"downloading {url} failed with HTTP {err.code} {err.reason}") from None
+    except urllib.error.URLError as err:  # urllib wraps only connect-time errors in URLError
+        raise _Unreachable(err.reason) from None
+    except (OSError, http.client.HTTPException) as err:  # connected, then reset or stalled
+        raise _Transient(f"the server broke off before the body ({err!r})") from None
+    except ValueError as err:  # e.g. a malformed $COURSE_PTB_URL
+        raise PTBError(f"cannot download {url!r}: {err}; check {URL_ENV} or base_url") from None
+    with response:
+        digest, received = _stream(response, tmp)
+        declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and received < int(declared):
+        raise _Transient(f"the download was truncated: got {received} of {declared} bytes")
+    if digest != sha256.lower():
+        raise PTBError(
+            f"the file downloaded from {url} has SHA-256 {digest}, expected {sha256}; "
+            "nothing was saved (the server may hold a different version)"
+        )
+    return digest
+
+
+def _stream(response: http.client.HTTPResponse, tmp: Path) -> tuple[str, int]:
+    """Copy the body into `tmp` chunk by chunk, hashing as we go. Returns (digest, byte count)."""
+    digest, received = hashlib.sha256(), 0
+    with open(tmp, "wb") as out:
+        while True:
+            try:
+                chunk = response.read(CHUNK_BYTES)
+            except (OSError, http.client.HTTPException) as err:  # reset, read timeout, bad chunk
+                raise _Transient(f"the connection broke after {received} bytes ({err!r})") from None
+            if not chunk:
+                return digest.hexdigest(), received
+            out.write(chunk)
+            digest.update(chunk)
+            received += len(chunk)

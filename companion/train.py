@@ -1,0 +1,217 @@
+"""Training and evaluation: a visible loop, no framework.
+
+One step is: detach the carried state -> forward -> loss -> zero_grad -> backward -> clip
+-> step. `evaluate` weights every chunk by its number of target tokens, so the mean is the
+true per-token loss whatever the chunk sizes, and `perplexity` turns it into exp(mean NLL).
+
+Two recipes share this code:
+- "stream" (recommended): `StreamBatcher` chunks, state carried across chunks (truncated BPTT);
+- "window" (the source article's): `make_windows` with stride 1, a zero state per window.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .data import StreamBatcher, as_ids, make_windows
+from .model import detach_state
+
+RECIPES = ("stream", "window")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 1  # passes over the training ids
+    batch_size: int = 32  # B: parallel streams (stream) or windows per batch (window)
+    seq_len: int = 35  # T: BPTT length (stream) or window length (window; the article: 5)
+    lr: float = 1e-3  # learning rate
+    optimizer: str = "adam"  # "adam" (the article) or "sgd" (the original book)
+    clip: float | None = 1.0  # max global gradient norm; None = no clipping
+    recipe: str = "stream"  # "stream" (carried state) or "window" (the article's)
+    eval_batch_size: int = 10  # B for evaluation
+    max_batches: int | None = None  # stop an epoch early (quick runs); None = whole epoch
+    seed: int = 0  # seeds python and torch before the model is trained
+    progress: bool = True  # show a tqdm bar with loss / ppl
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "seq_len", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.clip is not None and not self.clip > 0:
+            raise ValueError(f"clip must be > 0 or None, got {self.clip!r}")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
+        if self.max_batches is not None and self.max_batches < 1:
+            raise ValueError(f"max_batches must be >= 1 or None, got {self.max_batches!r}")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's and torch's generators (CPU and CUDA) for a reproducible run."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """`None` picks CUDA when present, else the CPU; an explicit choice is checked."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but no CUDA GPU is available; use device='cpu'")
+    return device
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100,
+            reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of next-token predictions.
+
+    logits (B, T, V), targets (B, T). `cross_entropy` wants one row per prediction, so both
+    are flattened: (B*T, V) against (B*T,). Positions whose target is `ignore_index` (e.g.
+    padding) do not count.
+    """
+    if logits.shape[:-1] != targets.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} disagree: "
+                         "expected (B, T, V) and (B, T)")
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index,
+                           reduction=reduction)
+
+
+def perplexity(mean_nll: float) -> float:
+    """exp(mean negative log-likelihood per token): the number of equally likely words the
+    model is, on average, choosing between. A uniform model over V words scores exactly V."""
+    if not isinstance(mean_nll, (int, float)) or math.isnan(mean_nll) or mean_nll < 0:
+        raise ValueError(f"mean_nll must be a non-negative number, got {mean_nll!r}")
+    return math.exp(min(mean_nll, 700.0))  # exp(>709) overflows a float
+
+
+def make_batches(ids, config: TrainConfig, batch_size: int | None = None,
+                 for_eval: bool = False) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of `config.recipe` over `ids`.
+
+    Evaluation windows do not overlap (stride = seq_len): each target is scored once, with
+    the same amount of context the model was trained with.
+    """
+    B = batch_size or config.batch_size
+    if config.recipe == "stream":
+        return StreamBatcher(ids, B, config.seq_len)
+    x, y = make_windows(ids, config.seq_len, stride=config.seq_len if for_eval else 1)  # (N, T)
+    return list(zip(x.split(B), y.split(B)))
+
+
+def _steps(batches, max_batches: int | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for i, batch in enumerate(batches):
+        if max_batches is not None and i >= max_batches:
+            return
+        yield batch
+
+
+def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
+                clip: float | None = 1.0, carry_state: bool = True, max_batches: int | None = None,
+                device: torch.device | str = "cpu", progress: bool = False, epoch: int = 0) -> float:
+    """One pass over `batches` of (x, y), each (B, T). Returns the token-weighted mean loss."""
+    model.train()
+    state, total_loss, total_tokens = None, 0.0, 0
+    total = min(len(batches), max_batches or len(batches)) if hasattr(batches, "__len__") else None
+    bar = tqdm(_steps(batches, max_batches), total=total, disable=not progress,
+               desc=f"epoch {epoch}", leave=False)
+    for step, (x, y) in enumerate(bar):
+        x, y = x.to(device), y.to(device)
+        # a new chunk continues the old text, but backward must stop here: keep the values,
+        # cut the graph. Without carry_state every window starts from a blank page.
+        state = detach_state(state) if carry_state else None
+        logits, state = model(x, state)  # (B, T, V), (L, B, H)
+        loss = lm_loss(logits, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the training loss became {loss.item()} at epoch {epoch}, step {step}: "
+                "lower the learning rate or enable gradient clipping (clip=1.0)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:  # one exploding step would otherwise undo many good ones
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        total_loss += loss.item() * y.numel()
+        total_tokens += y.numel()
+        if progress and step % 20 == 0:
+            mean = total_loss / total_tokens
+            bar.set_postfix(loss=f"{mean:.3f}", ppl=f"{perplexity(mean):.1f}")
+    if total_tokens == 0:
+        raise ValueError("batches is empty: nothing to train on")
+    return total_loss / total_tokens
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterable, carry_state: bool = True,
+             device: torch.device | str = "cpu") -> float:
+    """Token-weighted mean NLL over `batches`; perplexity(evaluate(...)) is the perplexity."""
+    was_training = model.training
+    model.eval()
+    state, total_loss, total_tokens = None, 0.0, 0
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        logits, state = model(x, state if carry_state else None)
+        total_loss += lm_loss(logits, y, reduction="sum").item()
+        total_tokens += y.numel()
+    model.train(was_training)
+    if total_tokens == 0:
+        raise ValueError("batches is empty: nothing to evaluate")
+    return total_loss / total_tokens
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr)
+    return torch.optim.Adam(model.parameters(), lr=config.lr)
+
+
+def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
+        device: str | torch.device | None = None,
+        optimizer: torch.optim.Optimizer | None = None) -> dict[str, list]:
+    """Train for `config.epochs` epochs, evaluating on `valid_ids` after each.
+
+    Returns a plain history: lists indexed by epoch (`train_loss`, `valid_loss`,
+    `valid_ppl`, `seconds`, `tokens_per_s`) plus the `config` as a dict.
+    """
+    device = pick_device(device)
+    set_seed(config.seed)
+    model.to(device)
+    optimizer = optimizer or make_optimizer(model, config)
+    train_ids, valid_ids = as_ids(train_ids, "train_ids"), as_ids(valid_ids, "valid_ids")
+    carry = config.recipe == "stream"
+    train_batches = make_batches(train_ids, config)
+    valid_batches = make_batches(valid_ids, config, config.eval_batch_size, for_eval=True)
+    history: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_ppl", "valid_loss",
+                                                "valid_ppl", "seconds", "tokens_per_s")}
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        train_loss = train_epoch(model, train_batches, optimizer, config.clip, carry,
+                                 config.max_batches, device, config.progress, epoch)
+        seconds = time.perf_counter() - start
+        valid_loss = evaluate(model, valid_batches, carry, device)
+        tokens = _targets_seen(train_batches, config.max_batches)
+        for key, value in zip(history, (epoch, train_loss, perplexity(train_loss), valid_loss,
+                                        perplexity(valid_loss), seconds, tokens / seconds)):
+            history[key].append(value)
+        if config.progress:
+            tqdm.write(f"epoch {epoch}: train ppl {perplexity(train_loss):.1f}, "
+                       f"valid ppl {perplexity(valid_loss):.1f} ({seconds:.1f} s)")
+    history["config"] = asdict(config)
+    return history
+
+
+def _targets_seen(batches, max_batches: int | None) -> int:
+    return sum(y.numel() for _, y in _steps(batches, max_batches))
