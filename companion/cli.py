@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .checkpoint import load_model, save_checkpoint
@@ -18,6 +19,7 @@ from .generate import sample
 from .mode import get_settings
 from .model import ModelConfig, SimpleRnnlm
 from .ptb import ptb_available, ptb_root
+from .results import make_record, save_results
 from .train import RECIPES, evaluate, fit, make_batches, perplexity, pick_device, TrainConfig
 
 
@@ -39,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden-size", type=int)
     t.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     t.add_argument("--out", type=Path, default=Path("runs/model.pt"), help="checkpoint path")
+    t.add_argument("--results", type=Path, help="also evaluate on test and write a results JSON here")
 
     e = sub.add_parser("evaluate", help="perplexity of a checkpoint on a split")
     e.add_argument("checkpoint", type=Path)
@@ -65,12 +68,20 @@ def _train(args) -> None:
     print(f"{settings.describe()}\ncorpus: {corpus.note}")
     model = SimpleRnnlm(ModelConfig(len(corpus.vocab), args.embed_dim or settings.embed_dim,
                                     args.hidden_size or settings.hidden_size))
+    start = time.perf_counter()
     history = fit(model, corpus.train, corpus.valid, config, device=settings.device)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     corpus_args = {"name": corpus.name, "toy_sentences": settings.toy_sentences}
     save_checkpoint(args.out, model, corpus.vocab, train_config=config, history=history,
                     extra={"corpus": corpus_args})
     print(f"valid perplexity {history['valid_ppl'][-1]:.1f}; checkpoint written to {args.out}")
+    if args.results:
+        test_loss = evaluate(model, make_batches(corpus.test, config, config.eval_batch_size, for_eval=True),
+                             config.recipe == "stream", settings.device)
+        record = make_record(history, test_loss, asdict(model.config), corpus.note, settings.device,
+                             time.perf_counter() - start, settings.mode)
+        save_results(args.results, record)
+        print(f"test perplexity {record['test_ppl']:.1f}; results written to {args.results}")
 
 
 def _load(path: Path, device):

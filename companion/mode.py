@@ -56,7 +56,9 @@ def get_settings(mode: str | None = None, device: str | None = None) -> RunSetti
         raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
     device = pick_device(device).type
     if mode == "full":
-        train = TrainConfig(epochs=40, batch_size=32, seq_len=35, lr=2e-3, clip=1.0, progress=True)
+        # streaming truncated BPTT; halve the lr on a plateau, stop after 3 of them in a row
+        train = TrainConfig(epochs=30, batch_size=32, seq_len=35, lr=2e-3, clip=1.0, lr_decay=0.5,
+                            patience=3, restore_best=True, progress=True)
         return RunSettings("full", device, 100, 100, train, None,
                            {"train": 20000, "valid": 2000, "test": 2000})
     train = TrainConfig(epochs=2, batch_size=32, seq_len=35, lr=3e-3, clip=1.0, progress=False)

@@ -38,6 +38,9 @@ class TrainConfig:
     recipe: str = "stream"  # "stream" (carried state) or "window" (the article's)
     eval_batch_size: int = 10  # B for evaluation
     max_batches: int | None = None  # stop an epoch early (quick runs); None = whole epoch
+    lr_decay: float = 1.0  # multiply lr by this after an epoch that did not improve valid loss
+    patience: int | None = None  # stop after this many epochs without improvement (None: never)
+    restore_best: bool = False  # end with the weights of the best validation epoch
     seed: int = 0  # seeds python and torch before the model is trained
     progress: bool = True  # show a tqdm bar with loss / ppl
 
@@ -54,6 +57,10 @@ class TrainConfig:
             raise ValueError(f"clip must be > 0 or None, got {self.clip!r}")
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience!r}")
         if self.max_batches is not None and self.max_batches < 1:
             raise ValueError(f"max_batches must be >= 1 or None, got {self.max_batches!r}")
 
@@ -184,7 +191,9 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
     """Train for `config.epochs` epochs, evaluating on `valid_ids` after each.
 
     Returns a plain history: lists indexed by epoch (`train_loss`, `valid_loss`,
-    `valid_ppl`, `seconds`, `tokens_per_s`) plus the `config` as a dict.
+    `valid_ppl`, `seconds`, `tokens_per_s`, `lr`) plus the `config` as a dict.
+    An epoch that does not improve the validation loss multiplies the learning rate by
+    `config.lr_decay`; `config.patience` such epochs in a row end training early.
     """
     device = pick_device(device)
     set_seed(config.seed)
@@ -195,8 +204,10 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
     train_batches = make_batches(train_ids, config)
     valid_batches = make_batches(valid_ids, config, config.eval_batch_size, for_eval=True)
     history: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_ppl", "valid_loss",
-                                                "valid_ppl", "seconds", "tokens_per_s")}
+                                                "valid_ppl", "seconds", "tokens_per_s", "lr")}
+    best_loss, best_state, stale = math.inf, None, 0
     for epoch in range(1, config.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         train_loss = train_epoch(model, train_batches, optimizer, config.clip, carry,
                                  config.max_batches, device, config.progress, epoch)
@@ -204,11 +215,23 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
         valid_loss = evaluate(model, valid_batches, carry, device)
         tokens = _targets_seen(train_batches, config.max_batches)
         for key, value in zip(history, (epoch, train_loss, perplexity(train_loss), valid_loss,
-                                        perplexity(valid_loss), seconds, tokens / seconds)):
+                                        perplexity(valid_loss), seconds, tokens / seconds, lr)):
             history[key].append(value)
         if config.progress:
             tqdm.write(f"epoch {epoch}: train ppl {perplexity(train_loss):.1f}, "
-                       f"valid ppl {perplexity(valid_loss):.1f} ({seconds:.1f} s)")
+                       f"valid ppl {perplexity(valid_loss):.1f} ({seconds:.1f} s, lr {lr:.2g})")
+        if valid_loss < best_loss:
+            best_loss, stale = valid_loss, 0
+            if config.restore_best:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            for group in optimizer.param_groups:  # a plateau: take smaller steps
+                group["lr"] *= config.lr_decay
+            if config.patience is not None and stale >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     history["config"] = asdict(config)
     return history
 

@@ -149,3 +149,42 @@ def test_bad_arguments_are_explained(vocab):
     with pytest.raises(ValueError, match="cuda"):
         fit(model, vocab.encode(TEXT), vocab.encode(TEXT), TrainConfig(progress=False), device="cuda") \
             if not torch.cuda.is_available() else (_ for _ in ()).throw(ValueError("cuda"))
+
+
+def test_plateaus_decay_the_lr_stop_early_and_restore_the_best(vocab, monkeypatch):
+    import companion.train as train_module
+
+    losses, snapshots = iter([3.0, 2.0, 2.5, 2.6, 2.7]), []
+
+    def fake_evaluate(model, batches, carry_state=True, device="cpu"):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(losses)
+
+    monkeypatch.setattr(train_module, "evaluate", fake_evaluate)
+    model = small_model(vocab)
+    config = TrainConfig(epochs=5, batch_size=4, seq_len=5, lr=0.01, lr_decay=0.5, patience=2,
+                         restore_best=True, progress=False)
+    history = fit(model, vocab.encode(TEXT), vocab.encode(TEXT), config)
+    assert history["epoch"] == [1, 2, 3, 4]  # two epochs without improvement: stop
+    assert history["lr"] == [0.01, 0.01, 0.01, 0.005]
+    best = snapshots[1]  # epoch 2 had the lowest validation loss
+    assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
+
+
+def test_results_record_round_trip(vocab, tmp_path):
+    from companion.results import load_results, make_record, save_results
+
+    ids = vocab.encode(TEXT)
+    model = small_model(vocab)
+    history = fit(model, ids, ids, TrainConfig(epochs=2, batch_size=4, seq_len=5, progress=False))
+    record = make_record(history, 1.5, {"hidden_size": 24}, "test corpus", "cpu", 3.0, "quick")
+    path = save_results(tmp_path / "out" / "run.json", record)
+    loaded = load_results(path)
+    assert loaded == record and len(loaded["epochs"]) == 2
+    assert loaded["epochs"][1]["valid_ppl"] == history["valid_ppl"][1]
+    assert math.isclose(loaded["test_ppl"], math.exp(1.5)) and loaded["commit"]
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_results(tmp_path / "bad.json")
+    with pytest.raises(FileNotFoundError, match="full training"):
+        load_results(tmp_path / "none.json")
