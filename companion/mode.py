@@ -44,7 +44,10 @@ class RunSettings:
 
     def describe(self) -> str:
         """One line for the top of a chapter: which mode, which device, which torch."""
-        name = torch.cuda.get_device_name(0) if self.device == "cuda" else platform.processor() or "CPU"
+        if self.device == "cuda":
+            name = torch.cuda.get_device_name(0)
+        else:
+            name = f"{platform.machine() or 'CPU'}, {os.cpu_count()} cores"
         return (f"mode: {self.mode} · device: {self.device} ({name}) · "
                 f"torch {torch.__version__} · threads {torch.get_num_threads()}")
 

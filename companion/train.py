@@ -38,6 +38,7 @@ class TrainConfig:
     recipe: str = "stream"  # "stream" (carried state) or "window" (the article's)
     eval_batch_size: int = 10  # B for evaluation
     max_batches: int | None = None  # stop an epoch early (quick runs); None = whole epoch
+    max_seconds: float | None = None  # stop training after this much training time (equal budgets)
     lr_decay: float = 1.0  # multiply lr by this after an epoch that did not improve valid loss
     patience: int | None = None  # stop after this many epochs without improvement (None: never)
     restore_best: bool = False  # end with the weights of the best validation epoch
@@ -61,6 +62,8 @@ class TrainConfig:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience!r}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"max_seconds must be > 0 or None, got {self.max_seconds!r}")
         if self.max_batches is not None and self.max_batches < 1:
             raise ValueError(f"max_batches must be >= 1 or None, got {self.max_batches!r}")
 
@@ -127,14 +130,18 @@ def _steps(batches, max_batches: int | None) -> Iterator[tuple[torch.Tensor, tor
 
 def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
                 clip: float | None = 1.0, carry_state: bool = True, max_batches: int | None = None,
-                device: torch.device | str = "cpu", progress: bool = False, epoch: int = 0) -> float:
-    """One pass over `batches` of (x, y), each (B, T). Returns the token-weighted mean loss."""
+                device: torch.device | str = "cpu", progress: bool = False, epoch: int = 0,
+                deadline: float | None = None) -> tuple[float, int]:
+    """One pass over `batches` of (x, y), each (B, T), or until `time.perf_counter()` passes
+    `deadline`. Returns (token-weighted mean loss, number of target tokens trained on)."""
     model.train()
     state, total_loss, total_tokens = None, 0.0, 0
     total = min(len(batches), max_batches or len(batches)) if hasattr(batches, "__len__") else None
     bar = tqdm(_steps(batches, max_batches), total=total, disable=not progress,
                desc=f"epoch {epoch}", leave=False)
     for step, (x, y) in enumerate(bar):
+        if deadline is not None and step > 0 and time.perf_counter() > deadline:
+            break
         x, y = x.to(device), y.to(device)
         # a new chunk continues the old text, but backward must stop here: keep the values,
         # cut the graph. Without carry_state every window starts from a blank page.
@@ -158,7 +165,7 @@ def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Opti
             bar.set_postfix(loss=f"{mean:.3f}", ppl=f"{perplexity(mean):.1f}")
     if total_tokens == 0:
         raise ValueError("batches is empty: nothing to train on")
-    return total_loss / total_tokens
+    return total_loss / total_tokens, total_tokens
 
 
 @torch.no_grad()
@@ -206,14 +213,16 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
     history: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_ppl", "valid_loss",
                                                 "valid_ppl", "seconds", "tokens_per_s", "lr")}
     best_loss, best_state, stale = math.inf, None, 0
+    budget = math.inf if config.max_seconds is None else config.max_seconds  # training seconds left
     for epoch in range(1, config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
-        train_loss = train_epoch(model, train_batches, optimizer, config.clip, carry,
-                                 config.max_batches, device, config.progress, epoch)
+        deadline = None if config.max_seconds is None else start + budget
+        train_loss, tokens = train_epoch(model, train_batches, optimizer, config.clip, carry,
+                                         config.max_batches, device, config.progress, epoch, deadline)
         seconds = time.perf_counter() - start
+        budget -= seconds  # evaluation time is not counted against the budget
         valid_loss = evaluate(model, valid_batches, carry, device)
-        tokens = _targets_seen(train_batches, config.max_batches)
         for key, value in zip(history, (epoch, train_loss, perplexity(train_loss), valid_loss,
                                         perplexity(valid_loss), seconds, tokens / seconds, lr)):
             history[key].append(value)
@@ -230,11 +239,9 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
                 group["lr"] *= config.lr_decay
             if config.patience is not None and stale >= config.patience:
                 break
+        if budget <= 0:
+            break  # the training-time budget is spent
     if best_state is not None:
         model.load_state_dict(best_state)
     history["config"] = asdict(config)
     return history
-
-
-def _targets_seen(batches, max_batches: int | None) -> int:
-    return sum(y.numel() for _, y in _steps(batches, max_batches))

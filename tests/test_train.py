@@ -6,7 +6,8 @@ import torch
 from companion.checkpoint import load_checkpoint, load_model, save_checkpoint
 from companion.generate import next_token_distribution, sample
 from companion.model import ModelConfig, SimpleRnnlm
-from companion.train import TrainConfig, evaluate, fit, lm_loss, make_batches, perplexity, set_seed
+from companion.train import (TrainConfig, evaluate, fit, lm_loss, make_batches, perplexity, set_seed,
+                             train_epoch)
 from companion.vocab import EOS, Vocabulary
 
 TEXT = "\n".join(["the cat sat on the mat", "the dog sat on the log", "a cat saw a dog"] * 30)
@@ -188,3 +189,15 @@ def test_results_record_round_trip(vocab, tmp_path):
         load_results(tmp_path / "bad.json")
     with pytest.raises(FileNotFoundError, match="full training"):
         load_results(tmp_path / "none.json")
+
+
+def test_time_budget_stops_training_and_counts_tokens(vocab):
+    ids = vocab.encode(TEXT)
+    config = TrainConfig(epochs=1000, batch_size=4, seq_len=5, max_seconds=0.3, progress=False)
+    history = fit(small_model(vocab), ids, ids, config)
+    assert 1 <= len(history["epoch"]) < 1000
+    assert sum(history["seconds"]) < 0.3 + max(history["seconds"])  # at most one step over budget
+    model = small_model(vocab)
+    batches = make_batches(ids, config)
+    loss, tokens = train_epoch(model, batches, torch.optim.Adam(model.parameters()))
+    assert tokens == batches.num_targets and loss > 0

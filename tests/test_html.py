@@ -1,0 +1,63 @@
+"""Checks on the built HTML book (`make book` output in _build/html).
+
+`make test` runs these after the build with REQUIRE_BUILT_BOOK=1; in a plain `pytest tests`
+before any build they are skipped.
+"""
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+CHAPTERS = ["memory_relay", "batching"]
+
+if not (HTML / "searchindex.js").exists():
+    if os.environ.get("REQUIRE_BUILT_BOOK"):
+        raise RuntimeError("REQUIRE_BUILT_BOOK is set but _build/html is missing: run `make book` first")
+    pytest.skip("the book is not built (run `make book`)", allow_module_level=True)
+
+
+def search_index() -> dict:
+    text = (HTML / "searchindex.js").read_text(encoding="utf-8")
+    return json.loads(text[text.index("(") + 1 : text.rindex(")")])
+
+
+def pages_matching(index: dict, term: str) -> set[str]:
+    hits = index["terms"].get(term, [])
+    hits = [hits] if isinstance(hits, int) else hits
+    return {index["docnames"][i] for i in hits}
+
+
+def test_chinese_words_are_searchable():
+    index = search_index()
+    # jieba splits 隐藏状态 into 隐藏 + 状态; a search for it looks up both
+    for term in ("隐藏", "状态"):
+        assert "book/memory_relay" in pages_matching(index, term), term
+    assert "book/batching" in pages_matching(index, "批量")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_launch_buttons_open_existing_notebooks(chapter):
+    page = (HTML / "book" / f"{chapter}.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="(https://(?:colab\.research\.google\.com|mybinder\.org)[^"]+)"', page)
+    assert links, "no Colab/Binder launch links on the page"
+    for link in links:
+        assert f"book/{chapter}.ipynb" in link.replace("%2F", "/"), link
+    assert (ROOT / "book" / f"{chapter}.ipynb").exists()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_wrapped_chinese_lines_show_no_gaps(chapter):
+    page = (HTML / "book" / f"{chapter}.html").read_text(encoding="utf-8")
+    paragraphs = re.findall(r"<p>(.*?)</p>", page, flags=re.S)
+    cjk = "[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]"
+    gaps = [p for p in paragraphs if re.search(rf"{cjk}\s*\n\s*{cjk}", p)]
+    assert not gaps, gaps[:2]
+
+
+def test_theme_strings_are_chinese():
+    page = (HTML / "book" / "memory_relay.html").read_text(encoding="utf-8")
+    assert "Search this book" not in page and "在本书中搜索" in page
