@@ -10,7 +10,10 @@ Modules, one concept each:
     train       `TrainConfig`, `train_epoch`, `evaluate`, `perplexity`, `fit`
     checkpoint  checkpoints as dicts, refusing a mismatched vocabulary
     generate    sampling with temperature and top-k
+    results     the JSON record of a training run, with its provenance
     mode        quick or full runs (`COURSE_FULL_RUN=1`)
+    notebook    `glue` and the run banner for the book's pages
+    numpy_layers  the original book's NumPy time layers, with hand-written backward passes
 
 Importing the package does no I/O and no seeding.
 """

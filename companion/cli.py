@@ -20,7 +20,7 @@ from .mode import get_settings
 from .model import ModelConfig, SimpleRnnlm
 from .ptb import ptb_available, ptb_root
 from .results import make_record, save_results
-from .train import RECIPES, evaluate, fit, make_batches, perplexity, pick_device, TrainConfig
+from .train import RECIPES, TrainConfig, evaluate, fit, make_batches, perplexity, pick_device, set_seed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +66,7 @@ def _train(args) -> None:
     corpus = load_corpus(args.corpus, max_train_tokens=settings.ptb_train_tokens,
                          toy_sentences=settings.toy_sentences)
     print(f"{settings.describe()}\ncorpus: {corpus.note}")
+    set_seed(config.seed)  # the initial weights, too, follow the config's seed
     model = SimpleRnnlm(ModelConfig(len(corpus.vocab), args.embed_dim or settings.embed_dim,
                                     args.hidden_size or settings.hidden_size))
     start = time.perf_counter()

@@ -166,18 +166,12 @@ def ptb_path(
     return path
 
 
-def load_ptb_text(
-    split: str,
-    root: str | os.PathLike | None = None,
-    base_url: str | None = None,
-    timeout: float = 10.0,
-    download: bool = True,
-    attempts: int = 3,
-    backoff: float = 0.2,
-) -> str:
-    """The whole text of a verified split, downloading it first if needed (see `ptb_path`)."""
-    path = ptb_path(split, root, base_url, timeout, download, attempts, backoff)
-    return path.read_text(encoding="utf-8")
+def load_ptb_text(split: str, **options) -> str:
+    """The whole text of a verified split, downloading it first if needed.
+
+    `options` are those of `ptb_path` (root, base_url, timeout, download, attempts, backoff).
+    """
+    return ptb_path(split, **options).read_text(encoding="utf-8")
 
 
 # -- downloading -------------------------------------------------------------------------
