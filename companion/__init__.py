@@ -14,6 +14,7 @@ Modules, one concept each:
     mode        quick or full runs (`COURSE_FULL_RUN=1`)
     notebook    `glue` and the run banner for the book's pages
     numpy_layers  the original book's NumPy time layers, with hand-written backward passes
+    numpy_rnnlm   the original book's SimpleRnnlm and SGD in NumPy, weight copies to PyTorch
 
 Importing the package does no I/O and no seeding.
 """
@@ -30,3 +31,52 @@ from .train import TrainConfig, evaluate, fit, lm_loss, perplexity, pick_device,
 from .vocab import EOS, PAD, UNK, Vocabulary, char_tokenize, default_tokenize, ptb_tokenize
 
 __version__ = "0.1.0"
+__all__ = [
+    "BigramModel",
+    "Corpus",
+    "EOS",
+    "HandRNN",
+    "ModelConfig",
+    "OffsetBatcher",
+    "PAD",
+    "PTBError",
+    "PaddedBatch",
+    "RNNCell",
+    "RunSettings",
+    "SimpleRnnlm",
+    "StreamBatcher",
+    "TrainConfig",
+    "UNK",
+    "Vocabulary",
+    "WindowDataset",
+    "agreement_accuracy",
+    "agreement_items",
+    "batchify",
+    "char_tokenize",
+    "copy_rnn_weights",
+    "default_tokenize",
+    "detach_state",
+    "evaluate",
+    "fit",
+    "get_settings",
+    "lm_loss",
+    "load_checkpoint",
+    "load_corpus",
+    "load_model",
+    "load_ptb_text",
+    "make_windows",
+    "pad_sentences",
+    "pad_sequences",
+    "perplexity",
+    "pick_device",
+    "ptb_available",
+    "ptb_path",
+    "ptb_tokenize",
+    "run_mode",
+    "sample",
+    "save_checkpoint",
+    "set_seed",
+    "toy_corpus",
+    "toy_splits",
+    "train_epoch",
+]

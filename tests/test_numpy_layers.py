@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from companion.model import ModelConfig, SimpleRnnlm
-from companion.numpy_layers import (SGD, NumpyRnnlm, TimeAffine, TimeEmbedding, TimeRNN,
-                                    TimeSoftmaxWithLoss, copy_rnnlm_weights, rnn_cell_backward,
-                                    rnn_cell_forward)
+from companion.numpy_layers import (TimeAffine, TimeEmbedding, TimeRNN, TimeSoftmaxWithLoss,
+                                    rnn_cell_backward, rnn_cell_forward)
+from companion.numpy_rnnlm import SGD, NumpyRnnlm, copy_rnnlm_weights
 from companion.train import lm_loss
 
 B, T, D, H, V = 3, 6, 5, 4, 11

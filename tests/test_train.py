@@ -8,7 +8,7 @@ from companion.generate import next_token_distribution, sample
 from companion.model import ModelConfig, SimpleRnnlm
 from companion.train import (TrainConfig, evaluate, fit, lm_loss, make_batches, perplexity, set_seed,
                              train_epoch)
-from companion.vocab import EOS, Vocabulary
+from companion.vocab import Vocabulary
 
 TEXT = "\n".join(["the cat sat on the mat", "the dog sat on the log", "a cat saw a dog"] * 30)
 
