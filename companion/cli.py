@@ -75,7 +75,7 @@ def _train(args) -> None:
     corpus_args = {"name": corpus.name, "toy_sentences": settings.toy_sentences}
     save_checkpoint(args.out, model, corpus.vocab, train_config=config, history=history,
                     extra={"corpus": corpus_args})
-    print(f"valid perplexity {history['valid_ppl'][-1]:.1f}; checkpoint written to {args.out}")
+    print(f"best valid perplexity {min(history['valid_ppl']):.1f}; checkpoint written to {args.out}")
     if args.results:
         test_loss = evaluate(model, make_batches(corpus.test, config, config.eval_batch_size, for_eval=True),
                              config.recipe == "stream", settings.device)

@@ -23,6 +23,6 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
 
 def run_banner(settings: RunSettings) -> str:
     """The line every chapter prints at its top: how this page was run."""
-    line = f"本页运行方式 (run mode) — {settings.describe()}"
-    print(line)
-    return line
+    text = "本页运行方式 (run mode)\n" + settings.describe().replace(" · ", "\n")  # short lines: no scrolling
+    print(text)
+    return text

@@ -96,3 +96,13 @@ def test_round_trip_known_words(token_lists):
         v = Vocabulary(name).build(text)
         assert v.decode(v.encode(text)) == tok.joiner.join(tokens)
         assert all(0 <= i < len(v) for i in v.encode(text))
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+    mask = os.umask(0o022)
+    try:
+        Vocabulary("whitespace").build("a b").save(tmp_path / "v.json")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "v.json").stat().st_mode & 0o777 == 0o644
