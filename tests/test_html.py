@@ -66,3 +66,22 @@ def test_wrapped_chinese_lines_show_no_gaps(chapter):
 def test_theme_strings_are_chinese():
     page = (HTML / "book" / "memory_relay.html").read_text(encoding="utf-8")
     assert "Search this book" not in page and "在本书中搜索" in page
+
+
+def test_pages_load_nothing_from_other_hosts():
+    """The book works offline: no page or stylesheet names another host for a script, style,
+    image or font (links a reader clicks, like Colab or a DOI, are fine). The browser test
+    (tests/test_browser.py) records the requests the pages actually make; this needs no browser."""
+    outside = re.compile(r"""^(https?:)?//""")
+    found = []
+    for page in HTML.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        for tag in re.findall(r"<(?:script|link|img|iframe|source)\b[^>]*>", html):
+            for url in re.findall(r"""\b(?:src|href)=["']([^"']+)""", tag):
+                if outside.match(url) and not re.search(r"""rel=["'](next|prev|canonical)""", tag):
+                    found.append(f"{page.relative_to(HTML)}: {tag}")
+    for sheet in HTML.rglob("*.css"):
+        for url in re.findall(r"""(?:url\(|@import\s+)["']?([^"')\s]+)""", sheet.read_text(encoding="utf-8")):
+            if outside.match(url):
+                found.append(f"{sheet.relative_to(HTML)}: {url}")
+    assert not found, found[:10]
