@@ -66,6 +66,7 @@ def test_wrapped_chinese_lines_show_no_gaps(chapter):
 def test_theme_strings_are_chinese():
     page = (HTML / "book" / "memory_relay.html").read_text(encoding="utf-8")
     assert "Search this book" not in page and "在本书中搜索" in page
+    assert "Show code cell" not in page and "显示代码" in page
 
 
 def test_pages_load_nothing_from_other_hosts():
