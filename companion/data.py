@@ -14,8 +14,9 @@ one token.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 from torch.utils.data import Dataset
@@ -25,7 +26,10 @@ def as_ids(ids: Sequence[int] | torch.Tensor, name: str = "ids") -> torch.Tensor
     """A 1-D `torch.long` tensor of token ids, or a clear error."""
     if isinstance(ids, str):
         raise TypeError(f"{name} must be token ids, not text: encode it with vocab.encode(text) first")
-    t = torch.as_tensor(ids)
+    try:
+        t = torch.as_tensor(ids)
+    except (RuntimeError, ValueError, TypeError, OverflowError) as err:  # None, ragged, > int64, ...
+        raise TypeError(f"{name} must be a 1-D sequence of integer token ids ({err})") from None
     if t.dim() != 1:
         raise ValueError(f"{name} must be 1-D (a sequence of token ids), got shape {tuple(t.shape)}")
     if t.numel() and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool):
@@ -35,11 +39,14 @@ def as_ids(ids: Sequence[int] | torch.Tensor, name: str = "ids") -> torch.Tensor
     return t.long()
 
 
-def _check_int(name: str, value: int, low: int = 1, high: int | None = None) -> None:
+INT64_MAX = 2**63 - 1  # sizes and ids end up in int64 tensors
+
+
+def _check_int(name: str, value: int, low: int = 1, high: int = INT64_MAX) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+    if value < low or value > high:
+        bounds = f">= {low}" if high == INT64_MAX else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be {bounds}, got {value}")
 
 
@@ -64,6 +71,10 @@ class WindowDataset(Dataset):
         return (len(self.ids) - 1 - self.seq_len) // self.stride + 1
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            index = operator.index(index)  # ints and NumPy/torch integer scalars
+        except TypeError:
+            raise TypeError(f"index must be an int, got {type(index).__name__}") from None
         if not -len(self) <= index < len(self):
             raise IndexError(f"window {index} out of range for {len(self)} windows")
         start = (index % len(self)) * self.stride
@@ -193,10 +204,8 @@ class PaddedBatch:
 
 def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad id sequences into (B, T) and return it with the lengths (B,)."""
-    if len(seqs) == 0:
-        raise ValueError("seqs must contain at least one sequence")
+    tensors = _as_id_lists(seqs, "seqs")
     _check_int("pad_id", pad_id, 0)
-    tensors = [as_ids(s, "each sequence") for s in seqs]
     lengths = torch.tensor([len(t) for t in tensors], dtype=torch.long)
     if int(lengths.min()) == 0:
         raise ValueError("seqs must not contain empty sequences")
@@ -212,6 +221,7 @@ def pad_sentences(sentences: Sequence[Sequence[int]], pad_id: int) -> PaddedBatc
     Each sentence needs >= 2 ids. Padded target positions hold `pad_id`, so a loss with
     `ignore_index=pad_id` skips them.
     """
+    sentences = _as_id_lists(sentences, "sentences")
     short = [i for i, s in enumerate(sentences) if len(s) < 2]
     if short:
         raise ValueError(f"every sentence needs at least 2 ids (input + target); sentence {short[0]} is shorter")
@@ -219,3 +229,13 @@ def pad_sentences(sentences: Sequence[Sequence[int]], pad_id: int) -> PaddedBatc
     targets, _ = pad_sequences([s[1:] for s in sentences], pad_id)
     mask = torch.arange(inputs.shape[1])[None, :] < lengths[:, None]  # (B, T)
     return PaddedBatch(inputs, targets, lengths, mask, pad_id)
+
+
+def _as_id_lists(seqs: Sequence[Sequence[int]], name: str) -> list[torch.Tensor]:
+    """A non-empty list of 1-D id tensors, or an error that names `name`."""
+    if isinstance(seqs, (str, bytes)) or not isinstance(seqs, Iterable):
+        raise TypeError(f"{name} must be a list of id sequences, got {type(seqs).__name__}")
+    tensors = [as_ids(s, f"each of {name}") for s in seqs]
+    if not tensors:
+        raise ValueError(f"{name} must contain at least one sequence")
+    return tensors

@@ -1,6 +1,9 @@
 """Sampling text from a trained language model: temperature and top-k, seeded."""
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 from torch import nn
 
@@ -12,16 +15,32 @@ def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0,
     """Probabilities (V,) from the logits (V,) of one step.
 
     temperature < 1 sharpens the distribution, > 1 flattens it; top_k keeps only the k most
-    likely words (top_k=1 is greedy decoding).
+    likely words (top_k=1 is greedy decoding). Logits may hold -inf (a banned word), not nan/+inf.
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    _check_temperature(temperature)
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 1 or logits.numel() == 0:
+        raise ValueError("logits must be a non-empty 1-D tensor (V,)")
+    if not logits.is_floating_point():
+        raise TypeError(f"logits must be floating point, got dtype {logits.dtype}")
+    if logits.isnan().any() or (logits == float("inf")).any() or (logits == float("-inf")).all():
+        raise ValueError("logits must be finite or -inf, with at least one finite value")
     if top_k is not None:
-        if not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
         kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
-    return torch.softmax(logits / temperature, dim=-1)
+    # Subtract the max *before* dividing, in float64: a tiny temperature then sends every other
+    # word to -inf (greedy in the limit) instead of overflowing to inf and giving nan
+    # probabilities (in float32, 1e-300 would even round to 0 and divide by zero).
+    scaled = (logits.double() - logits.max().double()) / temperature
+    return torch.softmax(scaled, dim=-1).to(logits.dtype)
+
+
+def _check_temperature(temperature: float) -> None:
+    if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool):
+        raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
+    if not 0 < temperature < math.inf:  # also rejects nan
+        raise ValueError(f"temperature must be > 0 and finite, got {temperature!r}")
 
 
 @torch.no_grad()
@@ -33,8 +52,12 @@ def sample(model: nn.Module, vocab: Vocabulary, prompt: str, max_new_tokens: int
     The prompt is read once to build the state (the notes); then each step feeds only the
     newly sampled token and the carried state, as the model was trained.
     """
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+    if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not -2**63 <= seed < 2**64):
+        raise ValueError(f"seed must be a 64-bit integer or None, got {seed!r}")
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
     next_token_distribution(torch.zeros(1), temperature, top_k)  # validate early, before any work
     tokens = vocab.tokenize(prompt)
     if tokens and tokens[-1] == EOS and not prompt.endswith("\n"):

@@ -62,7 +62,7 @@ class PTBError(RuntimeError):
 
 
 class _Transient(Exception):
-    """A failure worth retrying: 5xx, connection reset, truncated body."""
+    """A failure worth retrying: 5xx, connection reset, stalled server, truncated body."""
 
 
 class _Unreachable(Exception):
@@ -229,11 +229,11 @@ def _fetch_once(url: str, tmp: Path, sha256: str, timeout: float) -> str:
     except urllib.error.URLError as err:  # urllib wraps only connect-time errors in URLError
         raise _Unreachable(err.reason) from None
     except (OSError, http.client.HTTPException) as err:  # connected, then reset or stalled
-        raise _Transient(f"the server broke off before the body ({err!r})") from None
+        raise _Transient(_broken(err, "before the body", timeout)) from None
     except ValueError as err:  # e.g. a malformed $COURSE_PTB_URL
         raise PTBError(f"cannot download {url!r}: {err}; check {URL_ENV} or base_url") from None
     with response:
-        digest, received = _stream(response, tmp)
+        digest, received = _stream(response, tmp, timeout)
         declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and received < int(declared):
         raise _Transient(f"the download was truncated: got {received} of {declared} bytes")
@@ -245,7 +245,7 @@ def _fetch_once(url: str, tmp: Path, sha256: str, timeout: float) -> str:
     return digest
 
 
-def _stream(response: http.client.HTTPResponse, tmp: Path) -> tuple[str, int]:
+def _stream(response: http.client.HTTPResponse, tmp: Path, timeout: float) -> tuple[str, int]:
     """Copy the body into `tmp` chunk by chunk, hashing as we go. Returns (digest, byte count)."""
     digest, received = hashlib.sha256(), 0
     with open(tmp, "wb") as out:
@@ -253,9 +253,17 @@ def _stream(response: http.client.HTTPResponse, tmp: Path) -> tuple[str, int]:
             try:
                 chunk = response.read(CHUNK_BYTES)
             except (OSError, http.client.HTTPException) as err:  # reset, read timeout, bad chunk
-                raise _Transient(f"the connection broke after {received} bytes ({err!r})") from None
+                raise _Transient(_broken(err, f"after {received} bytes", timeout)) from None
             if not chunk:
                 return digest.hexdigest(), received
             out.write(chunk)
             digest.update(chunk)
             received += len(chunk)
+
+
+def _broken(err: Exception, when: str, timeout: float) -> str:
+    """Why a transfer stopped, in words: a stalled server reads differently from a reset."""
+    if isinstance(err, TimeoutError):  # socket.timeout is TimeoutError since Python 3.10
+        return (f"the server sent nothing for {timeout} s {when} (timeout={timeout}); "
+                "on a slow network pass a larger timeout=")
+    return f"the connection broke {when} ({err!r})"

@@ -11,6 +11,7 @@ descending frequency, ties broken by first appearance in the training text.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import unicodedata
@@ -26,12 +27,18 @@ EOS = "<eos>"
 PAD = "<pad>"
 
 
+def _check_text(text: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+
+
 def default_tokenize(text: str) -> list[str]:
     """The article's general-purpose English tokenizer: lower-case, split off punctuation.
 
     >>> default_tokenize("Hi, I'm here!")
     ['hi', ',', 'i', "'", 'm', 'here', '!']
     """
+    _check_text(text)
     text = text.lower()
     text = re.sub(r"([.,!?'])", r" \1 ", text)
     return text.split()
@@ -44,6 +51,7 @@ def ptb_tokenize(text: str) -> list[str]:
     PTB line happens to start and end with a space. Working line by line is correct for any
     spacing: `"a b\\nc"` -> `['a', 'b', '<eos>', 'c', '<eos>']`.
     """
+    _check_text(text)
     tokens: list[str] = []
     for line in text.splitlines():
         words = line.split()
@@ -62,12 +70,24 @@ def char_tokenize(text: str) -> list[str]:
     >>> char_tokenize("我爱你\\nhi  there")
     ['我', '爱', '你', '<eos>', 'h', 'i', ' ', 't', 'h', 'e', 'r', 'e', '<eos>']
     """
+    _check_text(text)
     tokens: list[str] = []
     for line in unicodedata.normalize("NFC", text).splitlines():
         words = line.split()
         if words:
             tokens.extend(" ".join(words))
             tokens.append(EOS)
+    return tokens
+
+
+def _token_list(tokens: Iterable[str]) -> list[str]:
+    """`build`'s pre-split input as a list, or a clear error (not text, not ids)."""
+    if isinstance(tokens, bytes) or not isinstance(tokens, Iterable):
+        raise TypeError(f"text must be a str or an iterable of str tokens, got {type(tokens).__name__}")
+    tokens = list(tokens)
+    bad = [t for t in tokens if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"text must be a str or an iterable of str tokens, got a {type(bad[0]).__name__} token")
     return tokens
 
 
@@ -121,7 +141,11 @@ class Vocabulary:
     ):
         if not isinstance(unk_token, str) or not unk_token or unk_token != unk_token.strip():
             raise ValueError(f"unk_token must be a non-empty string without surrounding spaces, got {unk_token!r}")
+        if isinstance(specials, str):  # tuple('<eos>') would quietly reserve '<', 'e', ...
+            raise TypeError(f"specials must be a sequence of tokens, not one string: use ({specials!r},)")
         specials = tuple(specials)
+        if not all(isinstance(tok, str) and tok for tok in specials):
+            raise TypeError(f"specials must be non-empty strings, got {specials!r}")
         if len(set(specials)) != len(specials) or unk_token in specials:
             raise ValueError(f"specials must be distinct and must not repeat unk_token, got {specials!r}")
         self.tokenizer = get_tokenizer(tokenizer)
@@ -143,9 +167,9 @@ class Vocabulary:
                 "this vocabulary is already built and frozen; build it once on the training "
                 "text and only encode() validation/test text with it"
             )
-        if not isinstance(min_freq, int) or min_freq < 1:
+        if not isinstance(min_freq, int) or isinstance(min_freq, bool) or min_freq < 1:
             raise ValueError(f"min_freq must be an integer >= 1, got {min_freq!r}")
-        tokens = self.tokenize(text) if isinstance(text, str) else list(text)
+        tokens = self.tokenize(text) if isinstance(text, str) else _token_list(text)
         if not tokens:
             raise ValueError("cannot build a vocabulary from empty text")
         counts = Counter(tokens)  # insertion order = first appearance, so ties stay stable
@@ -182,9 +206,18 @@ class Vocabulary:
         return self.tokenizer.joiner.join(self.decode_tokens(ids))
 
     def decode_tokens(self, ids: Iterable[int]) -> list[str]:
+        try:
+            if isinstance(ids, (str, bytes)):
+                raise TypeError
+            ids = list(ids)
+        except TypeError:  # None, a number, text, a 0-d tensor
+            raise TypeError(f"ids must be a sequence of integer token ids, got {type(ids).__name__}") from None
         tokens = []
         for i in ids:
-            i = int(i)
+            try:  # index(), not int(): int(1.7) would quietly decode id 1
+                i = operator.index(i)
+            except TypeError:
+                raise TypeError(f"ids must be integer token ids, got {i!r}") from None
             if not 0 <= i < len(self.id_to_token):
                 raise ValueError(f"id {i} is not in this vocabulary (valid ids: 0..{len(self) - 1})")
             tokens.append(self.id_to_token[i])
@@ -236,13 +269,20 @@ class Vocabulary:
     def from_dict(cls, data: dict, tokenizer: str | Callable[[str], list[str]] | None = None) -> "Vocabulary":
         if not isinstance(data, dict) or data.get("format") != "companion.vocab/1":
             raise ValueError("not a companion vocabulary (expected format 'companion.vocab/1')")
+        missing = {"tokenizer", "unk_token", "specials", "tokens"} - set(data)
+        if missing:
+            raise ValueError(f"vocabulary data is missing {sorted(missing)}")
         name = data["tokenizer"]
         if tokenizer is None:
             if name == "custom":
                 raise ValueError("this vocabulary used a custom tokenizer: pass it as tokenizer=...")
             tokenizer = name
         vocab = cls(tokenizer, data["unk_token"], data["specials"])
-        for token in data["tokens"][len(vocab):]:
+        tokens = data["tokens"]
+        if (not isinstance(tokens, list) or tokens[: len(vocab)] != vocab.id_to_token
+                or len(set(tokens)) != len(tokens) or not all(isinstance(t, str) for t in tokens)):
+            raise ValueError("vocabulary data is corrupt: 'tokens' must be distinct strings, specials first")
+        for token in tokens[len(vocab):]:
             vocab.token_to_id[token] = len(vocab.id_to_token)
             vocab.id_to_token.append(token)
         return vocab.freeze()

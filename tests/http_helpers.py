@@ -15,7 +15,9 @@ Unknown paths get a 404. Every request's path is logged in `server.requests`.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -56,6 +58,66 @@ def send_truncated(body: bytes, missing: int = 100) -> Behaviour:
     return behave
 
 
+def send_then_reset(body: bytes, sent: int) -> Behaviour:
+    """Headers for all of `body`, its first `sent` bytes, then a TCP reset (SO_LINGER 0 + close)."""
+
+    def behave(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body[:sent])
+        handler.wfile.flush()
+        _reset(handler)
+
+    return behave
+
+
+def stall(body: bytes, after_headers: bool = True) -> Behaviour:
+    """Send the headers (or nothing), then no more bytes until the client gives up and hangs up."""
+
+    def behave(handler: BaseHTTPRequestHandler) -> None:
+        if after_headers:
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.flush()
+        handler.connection.settimeout(10)  # a bound, in case the client never hangs up
+        try:
+            handler.rfile.read(1)  # returns b"" once the client closes its end
+        except OSError:
+            pass
+        handler.close_connection = True
+
+    return behave
+
+
+def send_slowly(body: bytes, pieces: int = 4, pause: float = 0.05) -> Behaviour:
+    """A normal response whose body arrives in `pieces`, `pause` seconds apart."""
+    step = -(-len(body) // pieces)
+
+    def behave(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for start in range(0, len(body), step):
+            handler.wfile.write(body[start : start + step])
+            handler.wfile.flush()
+            time.sleep(pause)
+
+    return behave
+
+
+def all_at_once(count: int, behaviour: Behaviour, timeout: float = 30.0) -> Behaviour:
+    """Hold each request until `count` have arrived, so `count` downloads really overlap."""
+    barrier = threading.Barrier(count, timeout=timeout)
+
+    def behave(handler: BaseHTTPRequestHandler) -> None:
+        barrier.wait()
+        behaviour(handler)
+
+    return behave
+
+
 def in_turn(*behaviours: Behaviour) -> Behaviour:
     """The n-th request gets the n-th behaviour; the last one repeats (e.g. fail, then succeed)."""
     lock, calls = threading.Lock(), [0]
@@ -67,6 +129,14 @@ def in_turn(*behaviours: Behaviour) -> Behaviour:
         behaviours[index](handler)
 
     return behave
+
+
+def _reset(handler: BaseHTTPRequestHandler) -> None:
+    """Abort the connection: with SO_LINGER 0, closing sends RST instead of a polite FIN."""
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.rfile.close()  # the socket's file descriptor closes only once its files are closed
+    handler.connection.close()
+    handler.close_connection = True
 
 
 # -- the server -----------------------------------------------------------------------------
