@@ -8,7 +8,7 @@ Modules, one concept each:
     data        windows, streams (truncated BPTT), the original book's offsets, padding
     model       the hand-written `RNNCell`/`HandRNN` and `SimpleRnnlm`
     train       `TrainConfig`, `train_epoch`, `evaluate`, `perplexity`, `fit`
-    checkpoint  checkpoints as dicts, refusing a mismatched vocabulary
+    checkpoint  checkpoints as dicts, refusing a mismatched vocabulary; training that resumes
     generate    sampling with temperature and top-k
     results     the JSON record of a training run, with its provenance
     mode        quick or full runs (`COURSE_FULL_RUN=1`)
@@ -18,7 +18,7 @@ Modules, one concept each:
 
 Importing the package does no I/O and no seeding.
 """
-from .checkpoint import load_checkpoint, load_model, save_checkpoint
+from .checkpoint import fit_with_checkpoints, load_checkpoint, load_model, save_checkpoint
 from .corpora import Corpus, load_corpus
 from .data import (OffsetBatcher, PaddedBatch, StreamBatcher, WindowDataset, batchify, make_windows,
                    pad_sentences, pad_sequences)
@@ -57,6 +57,7 @@ __all__ = [
     "default_tokenize",
     "detach_state",
     "evaluate",
+    "fit_with_checkpoints",
     "fit",
     "get_settings",
     "lm_loss",

@@ -2,8 +2,14 @@
 
     python -m companion info
     python -m companion train --corpus auto --epochs 2 --out runs/model.pt
+    python -m companion train --corpus auto --epochs 2 --out runs/model.pt --resume
     python -m companion evaluate runs/model.pt --split test
     python -m companion sample runs/model.pt --prompt "the company" --top-k 10 --seed 0
+
+`train` rewrites its checkpoint (--out) after every epoch. With --resume it continues from
+that checkpoint when one exists, exactly where it stopped; the full run (COURSE_FULL_RUN=1 or
+--mode full) resumes by default (--no-resume starts afresh). Resuming with other settings or
+another corpus is refused.
 """
 from __future__ import annotations
 
@@ -13,14 +19,14 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from .checkpoint import load_model, save_checkpoint
+from .checkpoint import fit_with_checkpoints, load_model
 from .corpora import CORPORA, load_corpus
 from .generate import sample
 from .mode import get_settings
 from .model import ModelConfig, SimpleRnnlm
 from .ptb import ptb_available, ptb_root
 from .results import make_record, save_results
-from .train import RECIPES, TrainConfig, evaluate, fit, make_batches, perplexity, pick_device, set_seed
+from .train import RECIPES, TrainConfig, evaluate, make_batches, perplexity, pick_device, set_seed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--embed-dim", type=int)
     t.add_argument("--hidden-size", type=int)
     t.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    t.add_argument("--out", type=Path, default=Path("runs/model.pt"), help="checkpoint path")
+    t.add_argument("--out", type=Path, default=Path("runs/model.pt"),
+                   help="checkpoint path, rewritten after every epoch")
+    t.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
+                   help="continue from --out if it exists (default: yes in full mode, no in quick mode)")
     t.add_argument("--results", type=Path, help="also evaluate on test and write a results JSON here")
 
     e = sub.add_parser("evaluate", help="perplexity of a checkpoint on a split")
@@ -70,11 +79,17 @@ def _train(args) -> None:
     model = SimpleRnnlm(ModelConfig(len(corpus.vocab), args.embed_dim or settings.embed_dim,
                                     args.hidden_size or settings.hidden_size))
     start = time.perf_counter()
-    history = fit(model, corpus.train, corpus.valid, config, device=settings.device)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    resume = settings.full if args.resume is None else args.resume
+    if resume and args.out.exists():
+        print(f"resuming from {args.out}")
     corpus_args = {"name": corpus.name, "toy_sentences": settings.toy_sentences}
-    save_checkpoint(args.out, model, corpus.vocab, train_config=config, history=history,
-                    extra={"corpus": corpus_args})
+    try:
+        history = fit_with_checkpoints(model, corpus.vocab, corpus.train, corpus.valid, config, args.out,
+                                       device=settings.device, resume=resume, extra={"corpus": corpus_args})
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {args.out} keeps the last finished epoch; add --resume to continue",
+              file=sys.stderr)
+        raise
     print(f"best valid perplexity {min(history['valid_ppl']):.1f}; checkpoint written to {args.out}")
     if args.results:
         test_loss = evaluate(model, make_batches(corpus.test, config, config.eval_batch_size, for_eval=True),

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,7 @@ from .data import StreamBatcher, as_ids, make_windows
 from .model import detach_state
 
 RECIPES = ("stream", "window")
+HISTORY_KEYS = ("epoch", "train_loss", "train_ppl", "valid_loss", "valid_ppl", "seconds", "tokens_per_s", "lr")
 
 
 @dataclass
@@ -192,15 +193,50 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.Adam(model.parameters(), lr=config.lr)
 
 
+@dataclass
+class FitState:
+    """Where `fit` stands between two epochs: with the model's and optimizer's state_dicts,
+    everything needed to go on as if the run had never stopped (see `checkpoint.fit_with_checkpoints`)."""
+    epoch: int = 0  # epochs finished
+    history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})  # lists by epoch
+    best_loss: float = math.inf  # best validation loss so far
+    stale: int = 0  # epochs in a row without improvement (drives lr decay and patience)
+    best_state: dict | None = None  # weights of the best epoch (only with restore_best)
+    budget: float = math.inf  # training seconds left under config.max_seconds
+    done: bool = False  # early stopping or the time budget has ended the run
+    rng: dict = field(default_factory=dict)  # python / torch generator states after `epoch`
+
+
+def rng_state() -> dict:
+    """The states of every generator training draws from (dropout uses torch's)."""
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Put back generator states saved by `rng_state`."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
 def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
         device: str | torch.device | None = None,
-        optimizer: torch.optim.Optimizer | None = None) -> dict[str, list]:
+        optimizer: torch.optim.Optimizer | None = None, resume: FitState | None = None,
+        on_epoch: Callable[[FitState], None] | None = None) -> dict[str, list]:
     """Train for `config.epochs` epochs, evaluating on `valid_ids` after each.
 
     Returns a plain history: lists indexed by epoch (`train_loss`, `valid_loss`,
     `valid_ppl`, `seconds`, `tokens_per_s`, `lr`) plus the `config` as a dict.
     An epoch that does not improve the validation loss multiplies the learning rate by
     `config.lr_decay`; `config.patience` such epochs in a row end training early.
+
+    `on_epoch(state)` is called after every epoch with a `FitState`; passing such a state back
+    as `resume` (model and optimizer restored to the same moment) continues the run exactly.
     """
     device = pick_device(device)
     set_seed(config.seed)
@@ -210,38 +246,49 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
     carry = config.recipe == "stream"
     train_batches = make_batches(train_ids, config)
     valid_batches = make_batches(valid_ids, config, config.eval_batch_size, for_eval=True)
-    history: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_ppl", "valid_loss",
-                                                "valid_ppl", "seconds", "tokens_per_s", "lr")}
-    best_loss, best_state, stale = math.inf, None, 0
-    budget = math.inf if config.max_seconds is None else config.max_seconds  # training seconds left
-    for epoch in range(1, config.epochs + 1):
+    state = FitState(budget=math.inf if config.max_seconds is None else config.max_seconds)
+    if resume is not None:  # copy the lists: the caller's state stays as it was
+        state = FitState(**{**vars(resume), "history": {k: list(v) for k, v in resume.history.items()}})
+        set_rng_state(resume.rng)  # dropout goes on drawing where the interrupted run stopped
+    history = state.history
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        if state.done:
+            break
         lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
-        deadline = None if config.max_seconds is None else start + budget
+        deadline = None if config.max_seconds is None else start + state.budget
         train_loss, tokens = train_epoch(model, train_batches, optimizer, config.clip, carry,
                                          config.max_batches, device, config.progress, epoch, deadline)
         seconds = time.perf_counter() - start
-        budget -= seconds  # evaluation time is not counted against the budget
+        state.budget -= seconds  # evaluation time is not counted against the budget
         valid_loss = evaluate(model, valid_batches, carry, device)
-        for key, value in zip(history, (epoch, train_loss, perplexity(train_loss), valid_loss,
-                                        perplexity(valid_loss), seconds, tokens / seconds, lr)):
+        for key, value in zip(HISTORY_KEYS, (epoch, train_loss, perplexity(train_loss), valid_loss,
+                                             perplexity(valid_loss), seconds, tokens / seconds, lr)):
             history[key].append(value)
         if config.progress:
             tqdm.write(f"epoch {epoch}: train ppl {perplexity(train_loss):.1f}, "
                        f"valid ppl {perplexity(valid_loss):.1f} ({seconds:.1f} s, lr {lr:.2g})")
-        if valid_loss < best_loss:
-            best_loss, stale = valid_loss, 0
-            if config.restore_best:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            for group in optimizer.param_groups:  # a plateau: take smaller steps
-                group["lr"] *= config.lr_decay
-            if config.patience is not None and stale >= config.patience:
-                break
-        if budget <= 0:
-            break  # the training-time budget is spent
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    history["config"] = asdict(config)
-    return history
+        _after_epoch(state, model, optimizer, config, valid_loss)
+        state.epoch, state.rng = epoch, rng_state()
+        if on_epoch is not None:
+            on_epoch(state)
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    return {**history, "config": asdict(config)}
+
+
+def _after_epoch(state: FitState, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 config: TrainConfig, valid_loss: float) -> None:
+    """Keep the best loss (and weights), decay the lr on a plateau, decide whether to stop."""
+    if valid_loss < state.best_loss:
+        state.best_loss, state.stale = valid_loss, 0
+        if config.restore_best:
+            state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.stale += 1
+        for group in optimizer.param_groups:  # a plateau: take smaller steps
+            group["lr"] *= config.lr_decay
+        if config.patience is not None and state.stale >= config.patience:
+            state.done = True
+    if state.budget <= 0:
+        state.done = True  # the training-time budget is spent

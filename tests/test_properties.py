@@ -11,7 +11,7 @@ import unicodedata
 
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from torch import nn
 
 from companion.data import (OffsetBatcher, StreamBatcher, WindowDataset, batchify, make_windows, pad_sentences,
