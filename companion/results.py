@@ -16,10 +16,9 @@ from pathlib import Path
 import torch
 
 from .files import atomic_write_text
-from .train import perplexity
+from .train import HISTORY_KEYS, perplexity
 
 FORMAT = "companion.results/1"
-EPOCH_KEYS = ("epoch", "train_loss", "train_ppl", "valid_loss", "valid_ppl", "seconds", "tokens_per_s", "lr")
 
 
 def git_commit(repo: str | os.PathLike | None = None) -> str:
@@ -43,7 +42,7 @@ def device_name(device: str | torch.device) -> str:
 def make_record(history: dict, test_loss: float, model_config: dict, corpus_note: str,
                 device: str | torch.device, wall_seconds: float, mode: str) -> dict:
     """Everything worth keeping about a finished run, as plain JSON-able values."""
-    epochs = [dict(zip(EPOCH_KEYS, values)) for values in zip(*(history[k] for k in EPOCH_KEYS))]
+    epochs = [dict(zip(HISTORY_KEYS, values)) for values in zip(*(history[k] for k in HISTORY_KEYS))]
     best = min(epochs, key=lambda e: e["valid_loss"])
     return {
         "format": FORMAT,
