@@ -26,7 +26,7 @@ from .mode import get_settings
 from .model import ModelConfig, SimpleRnnlm
 from .ptb import ptb_available, ptb_root
 from .results import make_record, save_results
-from .train import RECIPES, TrainConfig, evaluate, make_batches, perplexity, pick_device, set_seed
+from .train import RECIPES, TrainConfig, evaluate_ids, perplexity, pick_device, set_seed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,8 +92,7 @@ def _train(args) -> None:
         raise
     print(f"best valid perplexity {min(history['valid_ppl']):.1f}; checkpoint written to {args.out}")
     if args.results:
-        test_loss = evaluate(model, make_batches(corpus.test, config, config.eval_batch_size, for_eval=True),
-                             config.recipe == "stream", settings.device)
+        test_loss = evaluate_ids(model, corpus.test, config, settings.device)
         record = make_record(history, test_loss, asdict(model.config), corpus.note, settings.device,
                              time.perf_counter() - start, settings.mode)
         save_results(args.results, record)
@@ -116,8 +115,7 @@ def _evaluate(args) -> None:
     if corpus.vocab != vocab:
         raise ValueError("the corpus on disk no longer gives the vocabulary this checkpoint was trained with")
     ids = getattr(corpus, args.split)
-    nll = evaluate(model, make_batches(ids, config, config.eval_batch_size, for_eval=True),
-                   config.recipe == "stream", device)
+    nll = evaluate_ids(model, ids, config, device)
     print(f"{args.split} loss {nll:.4f}  perplexity {perplexity(nll):.2f}  ({corpus.note})")
 
 

@@ -187,6 +187,12 @@ def evaluate(model: nn.Module, batches: Iterable, carry_state: bool = True,
     return total_loss / total_tokens
 
 
+def evaluate_ids(model: nn.Module, ids, config: TrainConfig, device: torch.device | str = "cpu") -> float:
+    """Token-weighted mean NLL on the 1-D `ids`, cut and carried the way `config.recipe` trains."""
+    batches = make_batches(ids, config, config.eval_batch_size, for_eval=True)
+    return evaluate(model, batches, config.recipe == "stream", device)
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=config.lr)
