@@ -23,7 +23,7 @@ from .checkpoint import fit_with_checkpoints, load_model
 from .corpora import CORPORA, load_corpus
 from .generate import sample
 from .mode import get_settings
-from .model import ModelConfig, SimpleRnnlm
+from .model import SimpleRnnlm
 from .ptb import ptb_available, ptb_root
 from .results import make_record, save_results
 from .train import RECIPES, TrainConfig, evaluate_ids, perplexity, pick_device, set_seed
@@ -76,8 +76,10 @@ def _train(args) -> None:
                          toy_sentences=settings.toy_sentences)
     print(f"{settings.describe()}\ncorpus: {corpus.note}")
     set_seed(config.seed)  # the initial weights, too, follow the config's seed
-    model = SimpleRnnlm(ModelConfig(len(corpus.vocab), args.embed_dim or settings.embed_dim,
-                                    args.hidden_size or settings.hidden_size))
+    model_config = replace(settings.model_config(len(corpus.vocab)),
+                           embed_dim=args.embed_dim or settings.embed_dim,
+                           hidden_size=args.hidden_size or settings.hidden_size)
+    model = SimpleRnnlm(model_config)
     start = time.perf_counter()
     resume = settings.full if args.resume is None else args.resume
     if resume and args.out.exists():

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .model import ModelConfig
 from .train import TrainConfig, pick_device
 
 ENV_FLAG = "COURSE_FULL_RUN"
+FULL_EPOCHS = 25  # the full run: ~50 min on 2 CPU cores (benchmarks/README.md)
 
 
 def run_mode() -> str:
@@ -37,6 +39,13 @@ class RunSettings:
     train: TrainConfig  # the training recipe for this mode
     ptb_train_tokens: int | None  # cut PTB's training ids to this many (None = all)
     toy_sentences: dict = field(default_factory=dict)  # split -> sentences of the toy language
+    dropout: float = 0.0  # the language model's dropout (0 = the article's model)
+    tie_weights: bool = False  # share the embedding and output matrices (E == H)
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The language model of this mode for a vocabulary of `vocab_size` words."""
+        return ModelConfig(vocab_size, self.embed_dim, self.hidden_size, dropout=self.dropout,
+                           tie_weights=self.tie_weights)
 
     @property
     def full(self) -> bool:
@@ -59,11 +68,12 @@ def get_settings(mode: str | None = None, device: str | None = None) -> RunSetti
         raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
     device = pick_device(device).type
     if mode == "full":
-        # streaming truncated BPTT; halve the lr on a plateau, stop after 3 of them in a row
-        train = TrainConfig(epochs=30, batch_size=32, seq_len=35, lr=2e-3, clip=1.0, lr_decay=0.5,
-                            patience=3, restore_best=True, progress=True)
+        # the recipe search in benchmarks/README.md: the article's 100/100 tanh RNN with tied
+        # weights and dropout, streaming truncated BPTT, Adam with a cosine learning-rate decay
+        train = TrainConfig(epochs=FULL_EPOCHS, batch_size=32, seq_len=35, lr=3e-3, lr_schedule="cosine",
+                            clip=0.5, restore_best=True, progress=True)
         return RunSettings("full", device, 100, 100, train, None,
-                           {"train": 20000, "valid": 2000, "test": 2000})
+                           {"train": 20000, "valid": 2000, "test": 2000}, dropout=0.25, tie_weights=True)
     train = TrainConfig(epochs=2, batch_size=32, seq_len=35, lr=3e-3, clip=1.0, progress=False)
     return RunSettings("quick", device, 64, 64, train, 100_000,
                        {"train": 4000, "valid": 400, "test": 400})

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .fused_loss import linear_cross_entropy
+
 State = torch.Tensor  # (L, B, H): one hidden vector per layer and per sequence
 
 
@@ -146,14 +148,32 @@ class SimpleRnnlm(nn.Module):
         self.affine = nn.Linear(config.hidden_size, config.vocab_size)
         if config.tie_weights:  # Press & Wolf (2017): one matrix both reads and writes words
             self.affine.weight = self.embedding.weight
+            # nn.Embedding starts at N(0, 1): as output weights that gives logits of size ~sqrt(H)
+            # and a first loss near 20 instead of log V. Start small, as an output layer would.
+            bound = 1.0 / math.sqrt(config.hidden_size)
+            nn.init.uniform_(self.embedding.weight, -bound, bound)
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        features, state = self.features(x, state)
+        return self.affine(features), state  # logits (B, T, V)
+
+    def features(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Everything but the output layer: (B, T) ids -> ((B, T, H) features, state)."""
         if x.dim() != 2 or x.dtype != torch.long:
             raise ValueError(f"x must be a (B, T) tensor of token ids (torch.long), got {tuple(x.shape)} {x.dtype}")
         emb = self.drop(self.embedding(x))  # (B, T, E)
         out, state = self.rnn(emb, state)  # (B, T, H), (L, B, H)
-        logits = self.affine(self.drop(out))  # (B, T, V)
-        return logits, state
+        return self.drop(out), state
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Mean next-token NLL of targets y (B, T), equal to `lm_loss(self(x, state)[0], y)`
+        but without ever holding the (B, T, V) logits (see `fused_loss`): the fast path
+        training and evaluation take."""
+        if y.shape != x.shape:
+            raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must both be (B, T)")
+        features, state = self.features(x, state)  # (B, T, H)
+        loss = linear_cross_entropy(features.flatten(0, 1), self.affine.weight, self.affine.bias, y.flatten())
+        return loss, state
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """A zero state (L, B, H): the blank first page of the notes."""

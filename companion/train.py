@@ -25,6 +25,7 @@ from .data import StreamBatcher, as_ids, make_windows
 from .model import detach_state
 
 RECIPES = ("stream", "window")
+LR_SCHEDULES = ("plateau", "cosine")
 HISTORY_KEYS = ("epoch", "train_loss", "train_ppl", "valid_loss", "valid_ppl", "seconds", "tokens_per_s", "lr")
 
 
@@ -40,7 +41,9 @@ class TrainConfig:
     eval_batch_size: int = 10  # B for evaluation
     max_batches: int | None = None  # stop an epoch early (quick runs); None = whole epoch
     max_seconds: float | None = None  # stop training after this much training time (equal budgets)
-    lr_decay: float = 1.0  # multiply lr by this after an epoch that did not improve valid loss
+    lr_schedule: str = "plateau"  # "plateau": decay on a plateau; "cosine": lr -> lr_min over `epochs`
+    lr_min: float = 0.0  # the cosine schedule's last value
+    lr_decay: float = 1.0  # "plateau": multiply lr by this after an epoch that did not improve
     patience: int | None = None  # stop after this many epochs without improvement (None: never)
     restore_best: bool = False  # end with the weights of the best validation epoch
     seed: int = 0  # seeds python and torch before the model is trained
@@ -59,6 +62,10 @@ class TrainConfig:
             raise ValueError(f"clip must be > 0 or None, got {self.clip!r}")
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0.0 <= self.lr_min <= self.lr:
+            raise ValueError(f"lr_min must be in [0, lr], got {self.lr_min!r}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if self.patience is not None and self.patience < 1:
@@ -98,6 +105,15 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -10
                          "expected (B, T, V) and (B, T)")
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index,
                            reduction=reduction)
+
+
+def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, state=None) -> tuple[torch.Tensor, object]:
+    """(mean NLL, state) of `model` on a (B, T) batch: the model's own fused `loss` when it has
+    one (`SimpleRnnlm`), else `lm_loss` over the logits of any `forward(x, state)` model."""
+    if callable(getattr(model, "loss", None)):
+        return model.loss(x, y, state)
+    logits, state = model(x, state)  # (B, T, V), (L, B, H)
+    return lm_loss(logits, y), state
 
 
 def perplexity(mean_nll: float) -> float:
@@ -147,8 +163,7 @@ def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Opti
         # a new chunk continues the old text, but backward must stop here: keep the values,
         # cut the graph. Without carry_state every window starts from a blank page.
         state = detach_state(state) if carry_state else None
-        logits, state = model(x, state)  # (B, T, V), (L, B, H)
-        loss = lm_loss(logits, y)
+        loss, state = model_loss(model, x, y, state)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"the training loss became {loss.item()} at epoch {epoch}, step {step}: "
@@ -178,8 +193,8 @@ def evaluate(model: nn.Module, batches: Iterable, carry_state: bool = True,
     state, total_loss, total_tokens = None, 0.0, 0
     for x, y in batches:
         x, y = x.to(device), y.to(device)
-        logits, state = model(x, state if carry_state else None)
-        total_loss += lm_loss(logits, y, reduction="sum").item()
+        loss, state = model_loss(model, x, y, state if carry_state else None)
+        total_loss += loss.item() * y.numel()
         total_tokens += y.numel()
     model.train(was_training)
     if total_tokens == 0:
@@ -191,6 +206,13 @@ def evaluate_ids(model: nn.Module, ids, config: TrainConfig, device: torch.devic
     """Token-weighted mean NLL on the 1-D `ids`, cut and carried the way `config.recipe` trains."""
     batches = make_batches(ids, config, config.eval_batch_size, for_eval=True)
     return evaluate(model, batches, config.recipe == "stream", device)
+
+
+def cosine_lr(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of `epoch` (1-based) under the cosine schedule: `lr` for the first
+    epoch, falling along half a cosine to `lr_min` after the last (Loshchilov & Hutter, 2017)."""
+    progress = (epoch - 1) / config.epochs
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * progress))
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -260,6 +282,9 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
     for epoch in range(state.epoch + 1, config.epochs + 1):
         if state.done:
             break
+        if config.lr_schedule == "cosine":  # a function of the epoch alone: resumes exactly
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(config, epoch)
         lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         deadline = None if config.max_seconds is None else start + state.budget
@@ -292,8 +317,9 @@ def _after_epoch(state: FitState, model: nn.Module, optimizer: torch.optim.Optim
             state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     else:
         state.stale += 1
-        for group in optimizer.param_groups:  # a plateau: take smaller steps
-            group["lr"] *= config.lr_decay
+        if config.lr_schedule == "plateau":
+            for group in optimizer.param_groups:  # a plateau: take smaller steps
+                group["lr"] *= config.lr_decay
         if config.patience is not None and state.stale >= config.patience:
             state.done = True
     if state.budget <= 0:
