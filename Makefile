@@ -35,7 +35,7 @@ PTB_HERE  := $(if $(filter 3,$(words $(PTB_FILES))),yes,no)
 RUN_MODE := COURSE_FULL_RUN=$(COURSE_FULL_RUN) PTB=$(PTB_DIR) on-disk=$(PTB_HERE) results=$(firstword $(shell sha256sum results/full_run.json 2>/dev/null))
 MODE_STAMP := _build/.run-mode
 
-.PHONY: venv book test unit nbval nbval-offline clean
+.PHONY: venv book test unit nbval nbval-offline bench clean
 
 venv: $(STAMP)
 
@@ -81,6 +81,11 @@ nbval-offline: $(STAMP)
 	COURSE_PTB_ROOT=$$offline/ptb COURSE_PTB_URL=http://127.0.0.1:9 \
 	    $(BIN)/python -m pytest --nbval --nbval-current-env $(NOTEBOOKS); \
 	status=$$?; rm -rf $$offline; exit $$status
+
+# Training speed: the article's recipe against the package's, on PTB, in one run (~12 min on
+# 2 cores); prints the figures and writes benchmarks/last_run.json. See benchmarks/README.md.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_training.py $(BENCH_ARGS)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis
