@@ -70,7 +70,7 @@ def get_settings(mode: str | None = None, device: str | None = None) -> RunSetti
     if mode == "full":
         # the recipe search in benchmarks/README.md: the article's 100/100 tanh RNN with tied
         # weights and dropout, streaming truncated BPTT, Adam with a cosine learning-rate decay
-        train = TrainConfig(epochs=FULL_EPOCHS, batch_size=32, seq_len=35, lr=3e-3, lr_schedule="cosine",
+        train = TrainConfig(epochs=FULL_EPOCHS, batch_size=32, seq_len=35, lr=6e-3, lr_schedule="cosine",
                             clip=0.5, restore_best=True, progress=True)
         return RunSettings("full", device, 100, 100, train, None,
                            {"train": 20000, "valid": 2000, "test": 2000}, dropout=0.25, tie_weights=True)
