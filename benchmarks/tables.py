@@ -16,7 +16,7 @@ def bench_table(record: dict) -> str:
     peak = max(record["matmul_peak_gflops"].values())
     s = record["summary"]
     lines = [f"Run of {record['created'][:10]} on {record['device']}, torch {record['torch']}, "
-             f"commit `{record['commit'][:12]}`; {record['budget_s']:.0f} training seconds per recipe; "
+             f"commit `{_short(record['commit'])}`; {record['budget_s']:.0f} training seconds per recipe; "
              f"float32 matmul peak {peak:.1f} GFLOP/s (4096³, best of before/after: "
              f"{record['matmul_peak_gflops']['before']} / {record['matmul_peak_gflops']['after']}); "
              f"{record['flops_per_target'] / 1e6:.2f} MFLOP per target token.", "",
@@ -51,6 +51,22 @@ def search_table(trials: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def full_run_line(record: dict) -> str:
+    m, c, e = record["model_config"], record["train_config"], record["epochs"]
+    curve = " → ".join(f"{epoch['valid_ppl']:.0f}" for epoch in e)
+    return (f"The full run (`results/full_run.json`, {record['created'][:10]}, {record['device']}, commit "
+            f"`{_short(record['commit'])}`): dropout {m['dropout']:g}, {'tied' if m['tie_weights'] else 'untied'}, "
+            f"{c['optimizer']} lr={c['lr']:g} {c['lr_schedule']}, {len(e)} epochs in "
+            f"{record['wall_seconds'] / 60:.0f} min; validation perplexity "
+            f"{curve}; best validation "
+            f"{record['best_valid_ppl']:.1f} (epoch {record['best_epoch']}), **test perplexity "
+            f"{record['test_ppl']:.1f}**.")
+
+
+def _short(commit: str) -> str:
+    return commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
+
+
 def _recipe(run: dict) -> str:
     c, m = run["train"], run["model"]
     extra = f", dropout {m['dropout']:g}{', tied' if m['tie_weights'] else ''}" if m["dropout"] or m["tie_weights"] else ""
@@ -64,7 +80,10 @@ def main(argv: list[str]) -> int:
         print(bench_table(json.loads(bench.read_text(encoding="utf-8"))), end="\n\n")
     if search.exists():
         lines = search.read_text(encoding="utf-8").splitlines()
-        print(search_table([json.loads(line) for line in lines if line.strip()]))
+        print(search_table([json.loads(line) for line in lines if line.strip()]), end="\n\n")
+    full = HERE.parent / "results" / "full_run.json"
+    if full.exists():
+        print(full_run_line(json.loads(full.read_text(encoding="utf-8"))))
     return 0
 
 

@@ -25,7 +25,7 @@ from .generate import sample
 from .mode import get_settings
 from .model import SimpleRnnlm
 from .ptb import ptb_available, ptb_root
-from .results import make_record, save_results
+from .results import git_commit, make_record, save_results
 from .train import RECIPES, TrainConfig, evaluate_ids, perplexity, pick_device, set_seed
 
 
@@ -80,7 +80,7 @@ def _train(args) -> None:
                            embed_dim=args.embed_dim or settings.embed_dim,
                            hidden_size=args.hidden_size or settings.hidden_size)
     model = SimpleRnnlm(model_config)
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()  # the code this run starts from
     resume = settings.full if args.resume is None else args.resume
     if resume and args.out.exists():
         print(f"resuming from {args.out}")
@@ -96,7 +96,7 @@ def _train(args) -> None:
     if args.results:
         test_loss = evaluate_ids(model, corpus.test, config, settings.device)
         record = make_record(history, test_loss, asdict(model.config), corpus.note, settings.device,
-                             time.perf_counter() - start, settings.mode)
+                             time.perf_counter() - start, settings.mode, commit)
         save_results(args.results, record)
         print(f"test perplexity {record['test_ppl']:.1f}; results written to {args.results}")
 

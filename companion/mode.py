@@ -17,7 +17,7 @@ from .model import ModelConfig
 from .train import TrainConfig, pick_device
 
 ENV_FLAG = "COURSE_FULL_RUN"
-FULL_EPOCHS = 25  # the full run: ~50 min on 2 CPU cores (benchmarks/README.md)
+FULL_EPOCHS = 25  # the full run: 52 min on 2 CPU cores (results/full_run.json)
 
 
 def run_mode() -> str:

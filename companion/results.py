@@ -40,15 +40,18 @@ def device_name(device: str | torch.device) -> str:
 
 
 def make_record(history: dict, test_loss: float, model_config: dict, corpus_note: str,
-                device: str | torch.device, wall_seconds: float, mode: str) -> dict:
-    """Everything worth keeping about a finished run, as plain JSON-able values."""
+                device: str | torch.device, wall_seconds: float, mode: str, commit: str | None = None) -> dict:
+    """Everything worth keeping about a finished run, as plain JSON-able values.
+
+    `commit`: the code the run started from (`git_commit()` taken at the start); by default
+    the commit at the end, which is '+dirty' if files were edited while the run trained."""
     epochs = [dict(zip(HISTORY_KEYS, values)) for values in zip(*(history[k] for k in HISTORY_KEYS))]
     best = min(epochs, key=lambda e: e["valid_loss"])
     return {
         "format": FORMAT,
         "mode": mode,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(),
+        "commit": commit or git_commit(),
         "torch": torch.__version__,
         "device": device_name(device),
         # allocator and thread settings change the speed (not the numbers): keep them with the timings

@@ -16,6 +16,7 @@ TEXT = "\n".join(["the cat sat on the mat", "the dog sat on the log", "a cat saw
 CONFIGS = {
     "dropout+decay": dict(lr=2.0, lr_decay=0.5, patience=2, restore_best=True),
     "window": dict(recipe="window", lr=1e-2, lr_decay=0.5, max_batches=20),
+    "cosine": dict(lr=1e-2, lr_schedule="cosine", lr_min=1e-3, restore_best=True),
 }
 
 
@@ -60,7 +61,7 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(vocab, tmp_pat
     assert_same_weights(resumed, whole)
     assert no_time(history) == no_time(expected)
     assert load_checkpoint(path)["fit_state"]["epoch"] == 3
-    if name == "dropout+decay":  # the run really exercised the lr decay and early-stopping state
+    if name in ("dropout+decay", "cosine"):  # the run really exercised the lr schedule
         assert expected["lr"][-1] < expected["lr"][0], expected["lr"]
 
 
