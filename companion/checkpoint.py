@@ -94,7 +94,8 @@ def fit_with_checkpoints(model: SimpleRnnlm, vocab: Vocabulary, train_ids, valid
     optimizer, history, lr-decay / early-stopping state and random generators are restored,
     so the result equals that of a run that was never interrupted. A checkpoint of another
     run (model config, training config or vocabulary) is refused with a ValueError; only
-    `epochs` (and `progress`) may change, so a finished run can be trained for longer.
+    `epochs` (and `progress`) may change, so a finished run can be trained for longer (with
+    `lr_schedule="cosine"` the remaining epochs then follow the longer schedule).
     """
     device = pick_device(device)
     model.to(device)  # before the optimizer state is loaded: it follows its parameters' device
