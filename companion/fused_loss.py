@@ -69,6 +69,7 @@ def _chunked_nll(h, weight, bias, targets, rows, grads) -> torch.Tensor:
     N, V = h.shape[0], weight.shape[0]
     total = h.new_zeros((), dtype=torch.float64)  # a float32 sum of 10^6 losses drifts
     buffer = h.new_empty(min(rows, N), V)  # reused by every chunk: no allocation per chunk
+    grad_h, grad_w, grad_b = grads or (None, None, None)
     for start in range(0, N, rows):
         h_c, y_c = h[start:start + rows], targets[start:start + rows, None]  # (n, H), (n, 1)
         z = buffer[:h_c.shape[0]]  # (n, V)
@@ -81,7 +82,6 @@ def _chunked_nll(h, weight, bias, targets, rows, grads) -> torch.Tensor:
         total += (norm.log() + top - picked).sum(dtype=torch.float64)
         if grads is None:
             continue
-        grad_h, grad_w, grad_b = grads
         z.mul_(1.0 / (norm * N))  # softmax / N
         z.scatter_add_(1, y_c, z.new_full(y_c.shape, -1.0 / N))  # - one_hot / N
         torch.mm(z, weight, out=grad_h[start:start + rows])  # (n, V) @ (V, H)
@@ -101,6 +101,6 @@ def _check(h, weight, bias, targets) -> None:
                          f"{tuple(targets.shape)} {targets.dtype}")
     if h.shape[0] == 0:
         raise ValueError("h has no rows: nothing to score")
-    if int(targets.min()) < 0 or int(targets.max()) >= weight.shape[0]:
-        raise ValueError(f"targets must be token ids in [0, {weight.shape[0]}), got values in "
-                         f"[{int(targets.min())}, {int(targets.max())}]")
+    low, high = (int(v) for v in targets.aminmax())  # one pass, one device sync per call
+    if low < 0 or high >= weight.shape[0]:
+        raise ValueError(f"targets must be token ids in [0, {weight.shape[0]}), got values in [{low}, {high}]")

@@ -22,7 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import StreamBatcher, as_ids, make_windows
-from .model import detach_state
+from .model import SimpleRnnlm, detach_state
 
 RECIPES = ("stream", "window")
 LR_SCHEDULES = ("plateau", "cosine")
@@ -108,9 +108,9 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -10
 
 
 def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, state=None) -> tuple[torch.Tensor, object]:
-    """(mean NLL, state) of `model` on a (B, T) batch: the model's own fused `loss` when it has
-    one (`SimpleRnnlm`), else `lm_loss` over the logits of any `forward(x, state)` model."""
-    if callable(getattr(model, "loss", None)):
+    """(mean NLL, state) of `model` on a (B, T) batch: `SimpleRnnlm.loss` (the fused output layer)
+    for the package's model, else `lm_loss` over the logits of any `forward(x, state)` model."""
+    if isinstance(model, SimpleRnnlm):  # not "has a .loss": a module may hold e.g. nn.CrossEntropyLoss there
         return model.loss(x, y, state)
     logits, state = model(x, state)  # (B, T, V), (L, B, H)
     return lm_loss(logits, y), state
@@ -260,8 +260,9 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
 
     Returns a plain history: lists indexed by epoch (`train_loss`, `valid_loss`,
     `valid_ppl`, `seconds`, `tokens_per_s`, `lr`) plus the `config` as a dict.
-    An epoch that does not improve the validation loss multiplies the learning rate by
-    `config.lr_decay`; `config.patience` such epochs in a row end training early.
+    With `lr_schedule="plateau"`, an epoch that does not improve the validation loss multiplies
+    the learning rate by `config.lr_decay`; with "cosine", the rate is `cosine_lr(config, epoch)`.
+    Either way, `config.patience` such epochs in a row end training early.
 
     `on_epoch(state)` is called after every epoch with a `FitState`; passing such a state back
     as `resume` (model and optimizer restored to the same moment) continues the run exactly.

@@ -4,10 +4,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from companion.fused_loss import default_chunk_rows, linear_cross_entropy
 from companion.model import ModelConfig, SimpleRnnlm
-from companion.train import TrainConfig, cosine_lr, lm_loss
+from companion.train import TrainConfig, cosine_lr, evaluate, lm_loss, model_loss
 
 
 def inputs(N=37, H=6, V=23, seed=0):
@@ -73,6 +74,29 @@ def test_model_loss_equals_lm_loss_of_its_logits(tie):
     torch.testing.assert_close(loss, expected)
     for got, want in zip(grads, expected_grads):
         torch.testing.assert_close(got, want)
+
+
+class LogitsOnly(nn.Module):
+    """Any forward(x, state) -> (logits, state) model; its `loss` attribute is a criterion, not
+    the fused method, so training must go through lm_loss."""
+
+    def __init__(self, vocab_size: int):
+        super().__init__()
+        self.table = nn.Embedding(vocab_size, vocab_size)
+        self.loss = nn.CrossEntropyLoss()
+
+    def forward(self, x, state=None):
+        return self.table(x), state  # (B, T, V)
+
+
+def test_models_other_than_simple_rnnlm_are_scored_through_their_logits():
+    torch.manual_seed(0)
+    model = LogitsOnly(11)
+    x, y = torch.randint(0, 11, (2, 4)), torch.randint(0, 11, (2, 4))
+    loss, state = model_loss(model, x, y)
+    assert state is None
+    torch.testing.assert_close(loss, lm_loss(model(x)[0], y))
+    assert evaluate(model, [(x, y)], carry_state=False) == pytest.approx(loss.item())
 
 
 def test_tied_model_starts_near_the_uniform_loss():
