@@ -20,6 +20,10 @@ export COURSE_PTB_ROOT := $(SHARED_PTB)
 endif
 endif
 
+# Training runs (checkpoints and records) go to runs/ at the repository root, from the book
+# (whose pages execute in book/) and from the CLI alike, so both share one full run.
+export COURSE_RUNS_DIR ?= $(CURDIR)/runs
+
 # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads
 # made training cells up to 25x slower. Speed only; results are unchanged.
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -32,7 +36,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 PTB_DIR  := $(or $(COURSE_PTB_ROOT),$(HOME)/datasets/ptb)
 PTB_FILES := $(wildcard $(PTB_DIR)/ptb.train.txt $(PTB_DIR)/ptb.valid.txt $(PTB_DIR)/ptb.test.txt)
 PTB_HERE  := $(if $(filter 3,$(words $(PTB_FILES))),yes,no)
-RUN_MODE := COURSE_FULL_RUN=$(COURSE_FULL_RUN) PTB=$(PTB_DIR) on-disk=$(PTB_HERE) results=$(firstword $(shell sha256sum results/full_run.json 2>/dev/null))
+RUN_MODE := COURSE_FULL_RUN=$(COURSE_FULL_RUN) PTB=$(PTB_DIR) on-disk=$(PTB_HERE) results=$(firstword $(shell sha256sum companion/records/ptb_full_run.json 2>/dev/null))
 MODE_STAMP := _build/.run-mode
 
 .PHONY: venv book test unit nbval nbval-offline bench clean

@@ -54,7 +54,7 @@ def search_table(trials: list[dict]) -> str:
 def full_run_line(record: dict) -> str:
     m, c, e = record["model_config"], record["train_config"], record["epochs"]
     curve = " → ".join(f"{epoch['valid_ppl']:.0f}" for epoch in e)
-    return (f"The full run (`results/full_run.json`, {record['created'][:10]}, {record['device']}, commit "
+    return (f"The full run (`companion/records/ptb_full_run.json`, {record['created'][:10]}, {record['device']}, commit "
             f"`{_short(record['commit'])}`): dropout {m['dropout']:g}, {'tied' if m['tie_weights'] else 'untied'}, "
             f"{c['optimizer']} lr={c['lr']:g} {c['lr_schedule']}, {len(e)} epochs in "
             f"{record['wall_seconds'] / 60:.0f} min; validation perplexity "
@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
     if search.exists():
         lines = search.read_text(encoding="utf-8").splitlines()
         print(search_table([json.loads(line) for line in lines if line.strip()]), end="\n\n")
-    full = HERE.parent / "results" / "full_run.json"
+    full = HERE.parent / "companion" / "records" / "ptb_full_run.json"
     if full.exists():
         print(full_run_line(json.loads(full.read_text(encoding="utf-8"))))
     return 0

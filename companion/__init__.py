@@ -7,10 +7,13 @@ Modules, one concept each:
     corpora     `load_corpus`: PTB or the toy language, as ids with a frozen vocabulary
     data        windows, streams (truncated BPTT), the original book's offsets, padding
     model       the hand-written `RNNCell`/`HandRNN` and `SimpleRnnlm`
-    train       `TrainConfig`, `train_epoch`, `evaluate`, `perplexity`, `fit`
+    loss        `lm_loss`, `model_loss`, `perplexity`: each computed one way
+    train       `TrainConfig`, `train_epoch`, `evaluate`, `fit` (stops a diverging run)
+    runtime     devices (functions follow the model's), seeds, generator states
+    runs        a run on disk: default paths per mode and corpus, trained and recorded once
     checkpoint  checkpoints as dicts, refusing a mismatched vocabulary; training that resumes
     generate    sampling with temperature and top-k
-    results     the JSON record of a training run, with its provenance
+    results     the JSON record of a training run, with its provenance; the shipped records
     mode        quick or full runs (`COURSE_FULL_RUN=1`)
     notebook    `glue` and the run banner for the book's pages
     numpy_layers  the original book's NumPy time layers, with hand-written backward passes

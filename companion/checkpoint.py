@@ -16,7 +16,8 @@ import torch
 
 from .files import atomic_path
 from .model import ModelConfig, SimpleRnnlm
-from .train import FitState, TrainConfig, fit, make_optimizer, pick_device
+from .runtime import pick_device
+from .train import FitState, TrainConfig, fit, make_optimizer
 from .vocab import Vocabulary
 
 FORMAT = "companion.checkpoint/1"

@@ -1,32 +1,35 @@
 """`python -m companion`: train, evaluate and sample outside the notebooks, same code and settings.
 
     python -m companion info
-    python -m companion train --corpus auto --epochs 2 --out runs/model.pt
-    python -m companion train --corpus auto --epochs 2 --out runs/model.pt --resume
-    python -m companion evaluate runs/model.pt --split test
-    python -m companion sample runs/model.pt --prompt "the company" --top-k 10 --seed 0
+    python -m companion train --corpus auto --epochs 2           # -> runs/quick-ptb.pt (or quick-toy)
+    python -m companion train --corpus ptb --mode full            # -> runs/full-ptb.pt, resumes by default
+    python -m companion evaluate runs/quick-ptb.pt --split test
+    python -m companion sample runs/quick-ptb.pt --prompt "the company" --top-k 10 --seed 0
 
-`train` rewrites its checkpoint (--out) after every epoch. With --resume it continues from
-that checkpoint when one exists, exactly where it stopped; the full run (COURSE_FULL_RUN=1 or
---mode full) resumes by default (--no-resume starts afresh). Resuming with other settings or
-another corpus is refused.
+`train` rewrites its checkpoint after every epoch and writes the run's record (JSON, beside
+the checkpoint) when it ends. Default paths depend on the mode and the corpus, so quick and
+full runs never collide. With --resume it continues from the checkpoint when one exists,
+exactly where it stopped; the full run (COURSE_FULL_RUN=1 or --mode full) resumes by default
+(--no-resume starts afresh). A finished run is not trained again and its record is kept as
+it is. Resuming with other settings or another corpus is refused.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
-from .checkpoint import fit_with_checkpoints, load_model
+from .checkpoint import load_model
 from .corpora import CORPORA, load_corpus
 from .generate import sample
 from .mode import get_settings
 from .model import SimpleRnnlm
 from .ptb import ptb_available, ptb_root
-from .results import git_commit, make_record, save_results
-from .train import RECIPES, TrainConfig, evaluate_ids, perplexity, pick_device, set_seed
+from .results import load_results, save_results
+from .runs import RunPaths, run_paths, train_run
+from .runtime import pick_device, set_seed
+from .train import RECIPES, TrainConfig, evaluate_ids, perplexity
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,11 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--embed-dim", type=int)
     t.add_argument("--hidden-size", type=int)
     t.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    t.add_argument("--out", type=Path, default=Path("runs/model.pt"),
-                   help="checkpoint path, rewritten after every epoch")
+    t.add_argument("--out", type=Path,
+                   help="checkpoint path, rewritten after every epoch (default: runs/MODE-CORPUS.pt under "
+                        "$COURSE_RUNS_DIR or ./runs; the record goes beside it as .json)")
     t.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
                    help="continue from --out if it exists (default: yes in full mode, no in quick mode)")
-    t.add_argument("--results", type=Path, help="also evaluate on test and write a results JSON here")
+    t.add_argument("--results", type=Path, help="also copy the run's record (JSON) here")
 
     e = sub.add_parser("evaluate", help="perplexity of a checkpoint on a split")
     e.add_argument("checkpoint", type=Path)
@@ -72,33 +76,53 @@ def _train(args) -> None:
     overrides = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
                                        lr=args.lr, recipe=args.recipe).items() if v is not None}
     config = replace(settings.train, progress=True, **overrides)
+    if args.out is not None:  # refuse a bad path now, not after an epoch of training
+        RunPaths.for_checkpoint(args.out).check_writable()
+    _check_results_path(args.results)
     corpus = load_corpus(args.corpus, max_train_tokens=settings.ptb_train_tokens,
                          toy_sentences=settings.toy_sentences)
-    print(f"{settings.describe()}\ncorpus: {corpus.note}")
+    paths = RunPaths.for_checkpoint(args.out) if args.out else run_paths(settings.mode, corpus.name)
+    paths.check_writable()
+    print(f"{settings.describe()}\ncorpus: {corpus.note}\ncheckpoint: {paths.checkpoint}")
     set_seed(config.seed)  # the initial weights, too, follow the config's seed
     model_config = replace(settings.model_config(len(corpus.vocab)),
                            embed_dim=args.embed_dim or settings.embed_dim,
                            hidden_size=args.hidden_size or settings.hidden_size)
     model = SimpleRnnlm(model_config)
-    start, commit = time.perf_counter(), git_commit()  # the code this run starts from
     resume = settings.full if args.resume is None else args.resume
-    if resume and args.out.exists():
-        print(f"resuming from {args.out}")
+    if resume and paths.checkpoint.exists():
+        print(f"resuming from {paths.checkpoint}")
     corpus_args = {"name": corpus.name, "toy_sentences": settings.toy_sentences}
     try:
-        history = fit_with_checkpoints(model, corpus.vocab, corpus.train, corpus.valid, config, args.out,
-                                       device=settings.device, resume=resume, extra={"corpus": corpus_args})
+        record = train_run(model, corpus.vocab, corpus, config, paths, settings.mode, settings.device,
+                           resume=resume, extra={"corpus": corpus_args})
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {args.out} keeps the last finished epoch; add --resume to continue",
+        print(f"\ninterrupted: {paths.checkpoint} keeps the last finished epoch; add --resume to continue",
               file=sys.stderr)
         raise
-    print(f"best valid perplexity {min(history['valid_ppl']):.1f}; checkpoint written to {args.out}")
-    if args.results:
-        test_loss = evaluate_ids(model, corpus.test, config, settings.device)
-        record = make_record(history, test_loss, asdict(model.config), corpus.note, settings.device,
-                             time.perf_counter() - start, settings.mode, commit)
-        save_results(args.results, record)
-        print(f"test perplexity {record['test_ppl']:.1f}; results written to {args.results}")
+    print(f"best valid perplexity {record['best_valid_ppl']:.1f} (epoch {record['best_epoch']}), "
+          f"test perplexity {record['test_ppl']:.1f}; {record['wall_seconds'] / 60:.1f} min on {record['device']}")
+    print(f"checkpoint: {paths.checkpoint}\nrecord: {paths.record}")
+    if args.results and _write_if_changed(args.results, record):
+        print(f"record copied to {args.results}")
+
+
+def _check_results_path(path: Path | None) -> None:
+    if path is not None and path.is_dir():
+        raise ValueError(f"--results {path} is a directory; give a file path such as {path / 'record.json'}")
+
+
+def _write_if_changed(path: Path, record: dict) -> bool:
+    """Copy `record` to `path` unless the same record is there already (a finished run's
+    record is never rewritten, not even with equal content)."""
+    if path.is_file():
+        try:
+            if load_results(path) == record:
+                return False
+        except ValueError:
+            pass  # not a record (or damaged): replace it
+    save_results(path, record)
+    return True
 
 
 def _load(path: Path, device):
@@ -135,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         {"info": _info, "train": _train, "evaluate": _evaluate, "sample": _sample}[args.command](args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:  # caller mistakes: no traceback
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError, FloatingPointError) as err:  # no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

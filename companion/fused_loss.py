@@ -101,6 +101,12 @@ def _check(h, weight, bias, targets) -> None:
                          f"{tuple(targets.shape)} {targets.dtype}")
     if h.shape[0] == 0:
         raise ValueError("h has no rows: nothing to score")
-    low, high = (int(v) for v in targets.aminmax())  # one pass, one device sync per call
-    if low < 0 or high >= weight.shape[0]:
-        raise ValueError(f"targets must be token ids in [0, {weight.shape[0]}), got values in [{low}, {high}]")
+    V = weight.shape[0]
+    if targets.device.type != "cpu":
+        # reading values back would make Python wait for the GPU on every step: check on the
+        # device instead (a bad id then fails at the next sync, with this message)
+        torch._assert_async(((targets >= 0) & (targets < V)).all(), f"targets must be token ids in [0, {V})")
+        return
+    low, high = (int(v) for v in targets.aminmax())  # one pass; free on the CPU
+    if low < 0 or high >= V:
+        raise ValueError(f"targets must be token ids in [0, {V}), got values in [{low}, {high}]")

@@ -7,6 +7,7 @@ import numbers
 import torch
 from torch import nn
 
+from .runtime import model_device
 from .vocab import EOS, Vocabulary
 
 
@@ -46,12 +47,14 @@ def _check_temperature(temperature: float) -> None:
 @torch.no_grad()
 def sample(model: nn.Module, vocab: Vocabulary, prompt: str, max_new_tokens: int = 20,
            temperature: float = 1.0, top_k: int | None = None, seed: int | None = None,
-           device: str | torch.device = "cpu", stop_token: str | None = None) -> str:
+           device: str | torch.device | None = None, stop_token: str | None = None) -> str:
     """Continue `prompt` with up to `max_new_tokens` sampled tokens; returns prompt + continuation.
 
     The prompt is read once to build the state (the notes); then each step feeds only the
-    newly sampled token and the carried state, as the model was trained.
+    newly sampled token and the carried state, as the model was trained. `device` defaults to
+    the model's.
     """
+    device = model_device(model, device)
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not -2**63 <= seed < 2**64):

@@ -176,9 +176,11 @@ class SimpleRnnlm(nn.Module):
         return loss, state
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
-        """A zero state (L, B, H): the blank first page of the notes."""
+        """A zero state (L, B, H) on `device` (default: the model's): the blank first page of the notes."""
         c = self.config
-        return torch.zeros(c.num_layers, batch_size, c.hidden_size, device=device)
+        device = self.embedding.weight.device if device is None else device
+        return torch.zeros(c.num_layers, batch_size, c.hidden_size, device=device,
+                           dtype=self.embedding.weight.dtype)
 
 
 def detach_state(state: State | None) -> State | None:

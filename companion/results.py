@@ -7,15 +7,16 @@ facts needed to trust them: when, on what device, with which torch, commit and s
 from __future__ import annotations
 
 import datetime as dt
+from importlib import resources
 import json
 import os
-import platform
 import subprocess
 from pathlib import Path
 
 import torch
 
 from .files import atomic_write_text
+from .runtime import device_name
 from .train import HISTORY_KEYS, perplexity
 
 FORMAT = "companion.results/1"
@@ -32,19 +33,15 @@ def git_commit(repo: str | os.PathLike | None = None) -> str:
         return "unknown"
 
 
-def device_name(device: str | torch.device) -> str:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-
-
 def make_record(history: dict, test_loss: float, model_config: dict, corpus_note: str,
-                device: str | torch.device, wall_seconds: float, mode: str, commit: str | None = None) -> dict:
+                device: str | torch.device | list[str], wall_seconds: float, mode: str,
+                commit: str | None = None) -> dict:
     """Everything worth keeping about a finished run, as plain JSON-able values.
 
-    `commit`: the code the run started from (`git_commit()` taken at the start); by default
-    the commit at the end, which is '+dirty' if files were edited while the run trained."""
+    `device`: where it ran, or the names of every device that trained some of its epochs (a
+    run resumed elsewhere). `wall_seconds`: training + evaluation time of the whole run,
+    resumes included. `commit`: the code the run started from (`git_commit()` taken at the
+    start); by default the commit at the end, '+dirty' if files were edited while it trained."""
     epochs = [dict(zip(HISTORY_KEYS, values)) for values in zip(*(history[k] for k in HISTORY_KEYS))]
     best = min(epochs, key=lambda e: e["valid_loss"])
     return {
@@ -53,7 +50,7 @@ def make_record(history: dict, test_loss: float, model_config: dict, corpus_note
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit or git_commit(),
         "torch": torch.__version__,
-        "device": device_name(device),
+        "device": ", ".join(device) if isinstance(device, list) else device_name(device),
         # allocator and thread settings change the speed (not the numbers): keep them with the timings
         "environment": {k: v for k, v in sorted(os.environ.items()) if k.startswith(("MALLOC_", "OMP_", "MKL_"))},
         "corpus": corpus_note,
@@ -73,6 +70,19 @@ def save_results(path: str | os.PathLike, record: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     return path
+
+
+def published_record(corpus: str = "ptb") -> dict:
+    """The record of the full run shipped with the package (`companion/records/`): what the
+    book shows in every mode, with or without a checkout."""
+    name = f"{corpus}_full_run.json"
+    resource = resources.files("companion.records") / name
+    if not resource.is_file():
+        shipped = sorted(p.name for p in resources.files("companion.records").iterdir() if p.name.endswith(".json"))
+        raise FileNotFoundError(f"no full-run record for corpus {corpus!r} ships with this package "
+                                f"(there are: {', '.join(shipped) or 'none'})")
+    with resources.as_file(resource) as path:
+        return load_results(path)
 
 
 def load_results(path: str | os.PathLike) -> dict:

@@ -27,6 +27,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
+from .runtime import model_device
 from .vocab import EOS, Vocabulary
 
 # Every inflected word is a pair (singular form, plural form), indexed by `plural` (False/True).
@@ -202,14 +203,14 @@ def _item(s: _Sentence, construction: str) -> AgreementItem:
 
 @torch.no_grad()
 def agreement_scores(model: nn.Module, vocab: Vocabulary, items: Sequence[AgreementItem],
-                     device: torch.device | str = "cpu") -> list[float]:
+                     device: torch.device | str | None = None) -> list[float]:
     """Per item: 1.0 if the model gives `correct` a higher logit than `wrong` after
     `<eos> + prefix`, 0.0 if lower, 0.5 for an exact tie (a coin flip, in expectation).
 
     Items of equal length run as one batch (B, T), so nothing is padded; every sequence
     starts from the model's default state (`state=None`).
     """
-    ids = _word_ids(vocab, items)
+    ids, device = _word_ids(vocab, items), model_device(model, device)
     groups: dict[int, list[int]] = defaultdict(list)  # prefix length -> indices of items
     for i, item in enumerate(items):
         groups[len(item.prefix)].append(i)
@@ -233,7 +234,7 @@ def agreement_scores(model: nn.Module, vocab: Vocabulary, items: Sequence[Agreem
 
 
 def agreement_accuracy(model: nn.Module, vocab: Vocabulary, items: Sequence[AgreementItem],
-                       device: torch.device | str = "cpu") -> float:
+                       device: torch.device | str | None = None) -> float:
     """Fraction of `items` where the model prefers the correct verb form. Chance is 0.5.
 
     Works with any model with `forward(x (B, T) ids, state=None) -> (logits (B, T, V), state)`.

@@ -11,22 +11,33 @@ Two recipes share this code:
 from __future__ import annotations
 
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from .data import StreamBatcher, as_ids, make_windows
-from .model import SimpleRnnlm, detach_state
+from .loss import lm_loss, model_loss, perplexity
+from .model import detach_state
+from .runtime import device_name, model_device, pick_device, rng_state, set_rng_state, set_seed
+
+__all__ = ["DIVERGED_NLL", "FitState", "HISTORY_KEYS", "RECIPES", "TrainConfig", "cosine_lr", "evaluate",
+           "evaluate_ids", "fit", "lm_loss", "make_batches", "make_optimizer", "model_loss", "perplexity",
+           "pick_device", "set_seed", "train_epoch"]
 
 RECIPES = ("stream", "window")
 LR_SCHEDULES = ("plateau", "cosine")
 HISTORY_KEYS = ("epoch", "train_loss", "train_ppl", "valid_loss", "valid_ppl", "seconds", "tokens_per_s", "lr")
+# A mean NLL above this many nats per token means training has diverged: even a uniform guess
+# over a million words scores 13.8, and an untrained model scores about log V. A blown-up run
+# can stay finite (1e7 and more) for ever, so "not finite" alone would let it run to the end.
+DIVERGED_NLL = 50.0
+# On a GPU, reading the loss back (.item(), isfinite) makes Python wait for the device; the
+# divergence check then runs every this many steps instead of every step.
+GPU_CHECK_EVERY = 50
 
 
 @dataclass
@@ -68,60 +79,18 @@ class TrainConfig:
             raise ValueError(f"lr_min must be in [0, lr], got {self.lr_min!r}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be >= 1 or None, got {self.patience!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or isinstance(self.patience, bool)
+                                          or self.patience < 1):
+            raise ValueError(f"patience must be an integer >= 1 or None, got {self.patience!r}")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ValueError(f"max_seconds must be > 0 or None, got {self.max_seconds!r}")
-        if self.max_batches is not None and self.max_batches < 1:
-            raise ValueError(f"max_batches must be >= 1 or None, got {self.max_batches!r}")
+        if self.max_batches is not None and (not isinstance(self.max_batches, int)
+                                             or isinstance(self.max_batches, bool) or self.max_batches < 1):
+            raise ValueError(f"max_batches must be an integer >= 1 or None, got {self.max_batches!r}")
 
 
-def set_seed(seed: int) -> None:
-    """Seed Python's and torch's generators (CPU and CUDA) for a reproducible run."""
-    random.seed(seed)
-    torch.manual_seed(seed)
 
 
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """`None` picks CUDA when present, else the CPU; an explicit choice is checked."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but no CUDA GPU is available; use device='cpu'")
-    return device
-
-
-def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100,
-            reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy of next-token predictions.
-
-    logits (B, T, V), targets (B, T). `cross_entropy` wants one row per prediction, so both
-    are flattened: (B*T, V) against (B*T,). Positions whose target is `ignore_index` (e.g.
-    padding) do not count.
-    """
-    if logits.shape[:-1] != targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} disagree: "
-                         "expected (B, T, V) and (B, T)")
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index,
-                           reduction=reduction)
-
-
-def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, state=None) -> tuple[torch.Tensor, object]:
-    """(mean NLL, state) of `model` on a (B, T) batch: `SimpleRnnlm.loss` (the fused output layer)
-    for the package's model, else `lm_loss` over the logits of any `forward(x, state)` model."""
-    if isinstance(model, SimpleRnnlm):  # not "has a .loss": a module may hold e.g. nn.CrossEntropyLoss there
-        return model.loss(x, y, state)
-    logits, state = model(x, state)  # (B, T, V), (L, B, H)
-    return lm_loss(logits, y), state
-
-
-def perplexity(mean_nll: float) -> float:
-    """exp(mean negative log-likelihood per token): the number of equally likely words the
-    model is, on average, choosing between. A uniform model over V words scores exactly V."""
-    if not isinstance(mean_nll, (int, float)) or math.isnan(mean_nll) or mean_nll < 0:
-        raise ValueError(f"mean_nll must be a non-negative number, got {mean_nll!r}")
-    return math.exp(min(mean_nll, 700.0))  # exp(>709) overflows a float
 
 
 def make_batches(ids, config: TrainConfig, batch_size: int | None = None,
@@ -147,65 +116,116 @@ def _steps(batches, max_batches: int | None) -> Iterator[tuple[torch.Tensor, tor
 
 def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer,
                 clip: float | None = 1.0, carry_state: bool = True, max_batches: int | None = None,
-                device: torch.device | str = "cpu", progress: bool = False, epoch: int = 0,
+                device: torch.device | str | None = None, progress: bool = False, epoch: int = 0,
                 deadline: float | None = None) -> tuple[float, int]:
     """One pass over `batches` of (x, y), each (B, T), or until `time.perf_counter()` passes
-    `deadline`. Returns (token-weighted mean loss, number of target tokens trained on)."""
+    `deadline`. Returns (token-weighted mean loss, number of target tokens trained on).
+
+    `device` defaults to the model's. A loss that is not finite or above `DIVERGED_NLL` stops
+    training with a FloatingPointError naming the epoch and step (checked before that step is
+    applied; on a GPU every `GPU_CHECK_EVERY` steps, so that Python never waits on the device).
+    """
+    device = model_device(model, device)
+    on_cpu = device.type == "cpu"  # reading a CPU tensor costs nothing; a GPU one stalls the device
     model.train()
-    state, total_loss, total_tokens = None, 0.0, 0
+    state, total_tokens, checked = None, 0, 0
+    total_loss = 0.0 if on_cpu else torch.zeros((), dtype=torch.float64, device=device)
     total = min(len(batches), max_batches or len(batches)) if hasattr(batches, "__len__") else None
     bar = tqdm(_steps(batches, max_batches), total=total, disable=not progress,
                desc=f"epoch {epoch}", leave=False)
     for step, (x, y) in enumerate(bar):
         if deadline is not None and step > 0 and time.perf_counter() > deadline:
             break
-        x, y = x.to(device), y.to(device)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)  # no-ops when already there
         # a new chunk continues the old text, but backward must stop here: keep the values,
         # cut the graph. Without carry_state every window starts from a blank page.
         state = detach_state(state) if carry_state else None
         loss, state = model_loss(model, x, y, state)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the training loss became {loss.item()} at epoch {epoch}, step {step}: "
-                "lower the learning rate or enable gradient clipping (clip=1.0)"
-            )
+        if on_cpu:
+            value = loss.item()
+            _check_diverged(value, epoch, step, step, optimizer)
+            total_loss += value * y.numel()
+        else:
+            total_loss += loss.detach().double() * y.numel()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip is not None:  # one exploding step would otherwise undo many good ones
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
-        total_loss += loss.item() * y.numel()
         total_tokens += y.numel()
+        if not on_cpu and (step + 1) % GPU_CHECK_EVERY == 0:  # one sync per GPU_CHECK_EVERY steps
+            _check_diverged(float(total_loss) / total_tokens, epoch, checked, step, optimizer)
+            checked = step + 1
         if progress and step % 20 == 0:
-            mean = total_loss / total_tokens
+            mean = float(total_loss) / total_tokens
             bar.set_postfix(loss=f"{mean:.3f}", ppl=f"{perplexity(mean):.1f}")
     if total_tokens == 0:
         raise ValueError("batches is empty: nothing to train on")
-    return total_loss / total_tokens, total_tokens
+    mean = float(total_loss) / total_tokens
+    if not on_cpu:
+        _check_diverged(mean, epoch, checked, step, optimizer)
+    return mean, total_tokens
+
+
+def _check_diverged(loss: float, epoch: int, first_step: int, step: int, optimizer: torch.optim.Optimizer) -> None:
+    """Stop a run whose loss is not finite or absurdly large, with what to do about it."""
+    if math.isfinite(loss) and loss <= DIVERGED_NLL:
+        return
+    where = f"step {step}" if first_step == step else f"steps {first_step}-{step}"
+    if step == "validation":
+        where = "on the validation text"
+    lr = optimizer.param_groups[0]["lr"]
+    raise FloatingPointError(
+        f"training diverged at epoch {epoch}, {where}: the loss is {loss:.4g} nats per token "
+        f"(an untrained model scores about log(vocabulary size); above {DIVERGED_NLL:g} means the "
+        f"weights blew up). Lower the learning rate (lr={lr:g} now, try {lr / 10:g}) and keep "
+        "gradient clipping on (clip=1.0). Checkpoints of earlier epochs are kept."
+    )
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable, carry_state: bool = True,
-             device: torch.device | str = "cpu") -> float:
-    """Token-weighted mean NLL over `batches`; perplexity(evaluate(...)) is the perplexity."""
+             device: torch.device | str | None = None) -> float:
+    """Token-weighted mean NLL over `batches`; perplexity(evaluate(...)) is the perplexity.
+
+    Dropout is switched off while evaluating (`model.eval()`), and the model is put back in the
+    mode it was in. `device` defaults to the model's; the sum stays on it until the end.
+    """
+    device = model_device(model, device)
     was_training = model.training
     model.eval()
-    state, total_loss, total_tokens = None, 0.0, 0
-    for x, y in batches:
-        x, y = x.to(device), y.to(device)
-        loss, state = model_loss(model, x, y, state if carry_state else None)
-        total_loss += loss.item() * y.numel()
-        total_tokens += y.numel()
-    model.train(was_training)
+    try:
+        state, total_tokens = None, 0
+        total_loss = torch.zeros((), dtype=torch.float64, device=device)
+        for x, y in batches:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss, state = model_loss(model, x, y, state if carry_state else None)
+            total_loss += loss.double() * y.numel()
+            total_tokens += y.numel()
+    finally:
+        model.train(was_training)
     if total_tokens == 0:
         raise ValueError("batches is empty: nothing to evaluate")
-    return total_loss / total_tokens
+    return total_loss.item() / total_tokens
 
 
-def evaluate_ids(model: nn.Module, ids, config: TrainConfig, device: torch.device | str = "cpu") -> float:
+def evaluate_ids(model: nn.Module, ids, config: TrainConfig, device: torch.device | str | None = None,
+                 name: str = "ids") -> float:
     """Token-weighted mean NLL on the 1-D `ids`, cut and carried the way `config.recipe` trains."""
-    batches = make_batches(ids, config, config.eval_batch_size, for_eval=True)
+    device = model_device(model, device)
+    batches = _eval_batches(as_ids(ids, name).to(device), config, name)
     return evaluate(model, batches, config.recipe == "stream", device)
+
+
+def _eval_batches(ids: torch.Tensor, config: TrainConfig, name: str):
+    """`make_batches` for evaluation, with an error that blames `eval_batch_size`, not `batch_size`."""
+    if config.recipe == "stream" and len(ids) // config.eval_batch_size < 2:
+        raise ValueError(
+            f"eval_batch_size={config.eval_batch_size} is too large for the {len(ids)} tokens of {name}: "
+            f"each of the eval_batch_size streams needs at least 2 tokens; use "
+            f"TrainConfig(eval_batch_size={max(1, len(ids) // 2)}) or less, or more {name}"
+        )
+    return make_batches(ids, config, config.eval_batch_size, for_eval=True)
 
 
 def cosine_lr(config: TrainConfig, epoch: int) -> float:
@@ -233,23 +253,8 @@ class FitState:
     budget: float = math.inf  # training seconds left under config.max_seconds
     done: bool = False  # early stopping or the time budget has ended the run
     rng: dict = field(default_factory=dict)  # python / torch generator states after `epoch`
-
-
-def rng_state() -> dict:
-    """The states of every generator training draws from (dropout uses torch's)."""
-    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    """Put back generator states saved by `rng_state`."""
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    wall_seconds: float = 0.0  # training + validation time of the epochs so far, across resumes
+    devices: list = field(default_factory=list)  # the devices that trained those epochs, in order
 
 
 def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
@@ -271,13 +276,16 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
     set_seed(config.seed)
     model.to(device)
     optimizer = optimizer or make_optimizer(model, config)
-    train_ids, valid_ids = as_ids(train_ids, "train_ids"), as_ids(valid_ids, "valid_ids")
+    # the ids go to the device once, for the whole run: batches are then views, never copies
+    train_ids = as_ids(train_ids, "train_ids").to(device)
+    valid_ids = as_ids(valid_ids, "valid_ids").to(device)
     carry = config.recipe == "stream"
     train_batches = make_batches(train_ids, config)
-    valid_batches = make_batches(valid_ids, config, config.eval_batch_size, for_eval=True)
+    valid_batches = _eval_batches(valid_ids, config, "valid_ids")
     state = FitState(budget=math.inf if config.max_seconds is None else config.max_seconds)
     if resume is not None:  # copy the lists: the caller's state stays as it was
-        state = FitState(**{**vars(resume), "history": {k: list(v) for k, v in resume.history.items()}})
+        state = FitState(**{**vars(resume), "history": {k: list(v) for k, v in resume.history.items()},
+                            "devices": list(resume.devices)})
         set_rng_state(resume.rng)  # dropout goes on drawing where the interrupted run stopped
     history = state.history
     for epoch in range(state.epoch + 1, config.epochs + 1):
@@ -294,6 +302,7 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
         seconds = time.perf_counter() - start
         state.budget -= seconds  # evaluation time is not counted against the budget
         valid_loss = evaluate(model, valid_batches, carry, device)
+        _check_diverged(valid_loss, epoch, "validation", "validation", optimizer)
         for key, value in zip(HISTORY_KEYS, (epoch, train_loss, perplexity(train_loss), valid_loss,
                                              perplexity(valid_loss), seconds, tokens / seconds, lr)):
             history[key].append(value)
@@ -302,6 +311,9 @@ def fit(model: nn.Module, train_ids, valid_ids, config: TrainConfig,
                        f"valid ppl {perplexity(valid_loss):.1f} ({seconds:.1f} s, lr {lr:.2g})")
         _after_epoch(state, model, optimizer, config, valid_loss)
         state.epoch, state.rng = epoch, rng_state()
+        state.wall_seconds += time.perf_counter() - start
+        if device_name(device) not in state.devices:
+            state.devices.append(device_name(device))
         if on_epoch is not None:
             on_epoch(state)
     if state.best_state is not None:
