@@ -1,0 +1,159 @@
+"""Writing poems with a character-level language model: free, in a set form, or as an acrostic.
+
+Free sampling lets the model decide everything, line lengths and punctuation included, which
+is what `form_stats` measures: only a model that remembers how many characters it has written
+since the last mark can end its lines after exactly 5 or 7. Constrained sampling enforces the
+form instead: at a character position only Han characters may be drawn, after `form` of them
+the line's mark (，or 。) is written for the model, and for an acrostic (藏头诗) the first
+character of line i is the i-th character asked for. The model still chooses every other
+character, reading its own notes (the state) all along.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .generate import _check_temperature, next_token_distribution
+from .poetry import EVEN_MARK, FORMS, LINE_MARKS, ODD_MARK
+from .runtime import model_device
+from .vocab import EOS, Vocabulary
+
+ACROSTIC_LENGTHS = (4, 8)  # a 绝句 or a 律诗
+_HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]$")
+
+
+@dataclass
+class FormStats:
+    poems: int  # poems measured
+    lines: int  # lines in them
+    right_length: float  # fraction of lines with 5 or 7 characters before their mark
+    right_marks: float  # fraction of lines ending in the expected mark: ，after odd lines, 。after even
+    consistent: float  # fraction of poems (2+ lines) whose lines all have one length, 5 or 7
+
+
+def poem_lines(text: str) -> list[str]:
+    """Cut a generated poem into lines, each with its mark (a tail without a mark is a line too)."""
+    lines, current = [], ""
+    for char in text.strip():
+        current += char
+        if char in LINE_MARKS:
+            lines.append(current)
+            current = ""
+    return lines + ([current] if current else [])
+
+
+def form_stats(poems: list[str]) -> FormStats:
+    """How well free-running poems keep the form (see `FormStats`)."""
+    if not poems:
+        raise ValueError("poems must hold at least one poem")
+    all_lines = [poem_lines(p) for p in poems]
+    lines = [line for poem in all_lines for line in poem]
+    if not lines:
+        raise ValueError("the poems are all empty")
+
+    def length(line: str) -> int:
+        return len(line) - 1 if line[-1] in LINE_MARKS else -1  # an unfinished line has no length
+
+    right_length = sum(length(line) in FORMS for line in lines) / len(lines)
+    expected = [(ODD_MARK if i % 2 == 0 else EVEN_MARK) for poem in all_lines for i in range(len(poem))]
+    right_marks = sum(line[-1] == mark for line, mark in zip(lines, expected)) / len(lines)
+    multi = [poem for poem in all_lines if len(poem) >= 2]
+    consistent = sum(len({length(l) for l in poem}) == 1 and length(poem[0]) in FORMS for poem in multi)
+    return FormStats(len(poems), len(lines), right_length, right_marks, consistent / max(1, len(multi)))
+
+
+class _Writer:
+    """Feeds one character at a time and keeps the state: the model reads what it wrote."""
+
+    def __init__(self, model: nn.Module, vocab: Vocabulary, device, temperature, top_k, seed):
+        self.model, self.vocab, self.device = model, vocab, device
+        self.temperature, self.top_k = temperature, top_k
+        self.generator = torch.Generator()
+        self.generator.manual_seed(seed) if seed is not None else self.generator.seed()
+        self.state, self.logits = None, None
+        han = [i for i, tok in enumerate(vocab.id_to_token) if _HAN.match(tok)]
+        self.han_only = torch.full((len(vocab),), float("-inf"))
+        self.han_only[han] = 0.0  # added to the logits: every other token becomes impossible
+        self.feed(EOS)  # a poem starts where the previous one ended
+
+    def feed(self, token: str) -> None:
+        x = torch.tensor([[self.vocab.token_to_id[token]]], device=self.device)
+        logits, self.state = self.model(x, self.state)  # (1, 1, V)
+        self.logits = logits[0, -1].float().cpu()
+
+    def draw(self, han_only: bool = False) -> str:
+        logits = self.logits[: len(self.vocab)] + (self.han_only if han_only else 0.0)
+        probs = next_token_distribution(logits, self.temperature, self.top_k)
+        token = self.vocab.id_to_token[int(torch.multinomial(probs, 1, generator=self.generator))]
+        self.feed(token)
+        return token
+
+
+@torch.no_grad()
+def sample_poem(model: nn.Module, vocab: Vocabulary, form: int | None = None, lines: int = 4,
+                acrostic: str | None = None, temperature: float = 0.8, top_k: int | None = None,
+                seed: int | None = None, device: str | torch.device | None = None,
+                max_chars: int = 120) -> str:
+    """One poem. Without `form` (and `acrostic`) the model writes freely until `<eos>` or
+    `max_chars`; with `form` (5 or 7) it writes `lines` lines of that length, marks enforced;
+    with `acrostic` (4 or 8 characters) line i starts with its i-th character.
+    """
+    _check_temperature(temperature)
+    form, lines = _check_form(vocab, form, lines, acrostic)
+    was_training = model.training
+    model.eval()  # no dropout while writing
+    try:
+        writer = _Writer(model, vocab, model_device(model, device), temperature, top_k, seed)
+        if form is None:
+            return _free(writer, max_chars)
+        text = ""
+        for i in range(lines):
+            for j in range(form):
+                if j == 0 and acrostic:
+                    writer.feed(acrostic[i])
+                    text += acrostic[i]
+                else:
+                    text += writer.draw(han_only=True)
+            mark = ODD_MARK if i % 2 == 0 else EVEN_MARK
+            writer.feed(mark)
+            text += mark
+        return text
+    finally:
+        model.train(was_training)
+
+
+def _free(writer: _Writer, max_chars: int) -> str:
+    text = ""
+    while len(text) < max_chars:
+        token = writer.draw()
+        if token == EOS:
+            break
+        text += token
+    return text
+
+
+def _check_form(vocab: Vocabulary, form, lines, acrostic) -> tuple[int | None, int]:
+    """Validate the request; returns (form, number of lines)."""
+    if form is not None and form not in FORMS:
+        raise ValueError(f"form must be 5 (五言) or 7 (七言), got {form!r}")
+    for mark in (EOS, ODD_MARK, EVEN_MARK):
+        if mark not in vocab:
+            raise ValueError(f"the vocabulary has no {mark!r}: this is not a poetry model's vocabulary")
+    if acrostic is None:
+        if not isinstance(lines, int) or isinstance(lines, bool) or not 1 <= lines <= 32:
+            raise ValueError(f"lines must be an integer in [1, 32], got {lines!r}")
+        return form, lines
+    if not isinstance(acrostic, str):
+        raise TypeError(f"acrostic must be a str of characters, got {type(acrostic).__name__}")
+    if form is None:
+        raise ValueError("an acrostic needs a form: pass form=5 (五言) or form=7 (七言)")
+    if len(acrostic) not in ACROSTIC_LENGTHS:
+        raise ValueError(f"acrostic must have 4 characters (a 绝句) or 8 (a 律诗), got {len(acrostic)}: {acrostic!r}")
+    missing = [c for c in acrostic if c not in vocab or not _HAN.match(c)]
+    if missing:
+        raise ValueError(f"acrostic characters {''.join(missing)!r} are not in the model's vocabulary; it was "
+                         "trained on traditional script (e.g. 風, not 风): use characters it has seen")
+    return form, len(acrostic)
