@@ -20,6 +20,15 @@ export COURSE_PTB_ROOT := $(SHARED_PTB)
 endif
 endif
 
+# Likewise the shared copy of the Tang poems (全唐诗); without it they are downloaded, and the
+# quick-mode chapter needs only the quatrains shipped with the package.
+SHARED_POETRY := $(abspath ../shared/data/chinese-poetry)
+ifeq ($(COURSE_POETRY_ROOT),)
+ifneq ($(wildcard $(SHARED_POETRY)/SHA256SUMS),)
+export COURSE_POETRY_ROOT := $(SHARED_POETRY)
+endif
+endif
+
 # Training runs (checkpoints and records) go to runs/ at the repository root, from the book
 # (whose pages execute in book/) and from the CLI alike, so both share one full run.
 export COURSE_RUNS_DIR ?= $(CURDIR)/runs
@@ -83,6 +92,7 @@ endif
 nbval-offline: $(STAMP)
 	@offline=$$(mktemp -d) && \
 	COURSE_PTB_ROOT=$$offline/ptb COURSE_PTB_URL=http://127.0.0.1:9 \
+	COURSE_POETRY_ROOT=$$offline/poetry COURSE_POETRY_URL=http://127.0.0.1:9 \
 	    $(BIN)/python -m pytest --nbval --nbval-current-env $(NOTEBOOKS); \
 	status=$$?; rm -rf $$offline; exit $$status
 

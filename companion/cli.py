@@ -5,6 +5,8 @@
     python -m companion train --corpus ptb --mode full            # -> runs/full-ptb.pt, resumes by default
     python -m companion evaluate runs/quick-ptb.pt --split test
     python -m companion sample runs/quick-ptb.pt --prompt "the company" --top-k 10 --seed 0
+    python -m companion train --corpus tang                       # -> runs/quick-tang.pt (characters)
+    python -m companion sample runs/quick-tang.pt --acrostic 春夏秋冬 --form 5 --seed 0
 
 `train` rewrites its checkpoint after every epoch and writes the run's record (JSON, beside
 the checkpoint) when it ends. Default paths depend on the mode and the corpus, so quick and
@@ -23,13 +25,14 @@ from pathlib import Path
 from .checkpoint import load_model
 from .corpora import CORPORA, load_corpus
 from .generate import sample
-from .mode import get_settings
+from .mode import get_settings, tang_settings
 from .model import SimpleRnnlm
 from .ptb import ptb_available, ptb_root
 from .results import load_results, save_results
 from .runs import RunPaths, run_paths, train_run
 from .runtime import pick_device, set_seed
 from .train import RECIPES, TrainConfig, evaluate_ids, perplexity
+from .verse import sample_poem
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="show the run mode, device and whether PTB is on disk")
 
     t = sub.add_parser("train", help="train a SimpleRnnlm and save a checkpoint")
-    t.add_argument("--corpus", choices=CORPORA, default="auto", help="auto = PTB if available, else toy")
+    t.add_argument("--corpus", choices=CORPORA, default="auto",
+                   help="auto = PTB if available, else toy; tang = Tang poems by character (quick: the "
+                        "shipped quatrains, full: all of 全唐诗, downloaded); tang-all = all of 全唐诗")
     t.add_argument("--mode", choices=("quick", "full"), help="default: from COURSE_FULL_RUN")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
@@ -61,9 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=("valid", "test"), default="valid")
     e.add_argument("--device")
 
-    s = sub.add_parser("sample", help="sample text from a checkpoint")
+    s = sub.add_parser("sample", help="sample text (or a poem) from a checkpoint")
     s.add_argument("checkpoint", type=Path)
-    s.add_argument("--prompt", required=True)
+    s.add_argument("--prompt", help="text to continue (word or character models)")
+    s.add_argument("--form", type=int, help="poetry models: 5 (五言) or 7 (七言) characters a line")
+    s.add_argument("--lines", type=int, default=4, help="poetry models: lines of a --form poem (default 4)")
+    s.add_argument("--acrostic", help="poetry models: 藏头诗, one character per line (4 or 8), needs --form")
     s.add_argument("--max-new-tokens", type=int, default=30)
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--top-k", type=int)
@@ -72,15 +80,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> None:
-    settings = get_settings(args.mode, args.device)
+    tang = args.corpus in ("tang", "tang-all")
+    settings = tang_settings(args.mode, args.device) if tang else get_settings(args.mode, args.device)
+    corpus_name = "tang-all" if args.corpus == "tang-all" else settings.corpus or args.corpus
     overrides = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
                                        lr=args.lr, recipe=args.recipe).items() if v is not None}
     config = replace(settings.train, progress=True, **overrides)
     if args.out is not None:  # refuse a bad path now, not after an epoch of training
         RunPaths.for_checkpoint(args.out).check_writable()
     _check_results_path(args.results)
-    corpus = load_corpus(args.corpus, max_train_tokens=settings.ptb_train_tokens,
-                         toy_sentences=settings.toy_sentences)
+    corpus = load_corpus(corpus_name, max_train_tokens=settings.ptb_train_tokens,
+                         toy_sentences=settings.toy_sentences or None)
     paths = RunPaths.for_checkpoint(args.out) if args.out else run_paths(settings.mode, corpus.name)
     paths.check_writable()
     print(f"{settings.describe()}\ncorpus: {corpus.note}\ncheckpoint: {paths.checkpoint}")
@@ -146,8 +156,14 @@ def _evaluate(args) -> None:
 
 
 def _sample(args) -> None:
+    poem = args.form is not None or args.acrostic is not None
+    if poem == (args.prompt is not None):
+        raise ValueError("give either --prompt (continue a text) or --form/--acrostic (write a poem), not both")
     model, vocab, _, _ = _load(args.checkpoint, "cpu")
-    print(sample(model, vocab, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed))
+    if poem:
+        print(sample_poem(model, vocab, args.form, args.lines, args.acrostic, args.temperature, args.top_k, args.seed))
+    else:
+        print(sample(model, vocab, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed))
 
 
 def _info(_args) -> None:

@@ -1,4 +1,4 @@
-"""One entry point for the course's corpora: the Penn Treebank, or the embedded toy language.
+"""One entry point for the course's corpora: the Penn Treebank, the embedded toy language, Tang poems.
 
     corpus = load_corpus("auto")   # PTB if it is on disk or can be fetched, else the toy language
     corpus.vocab, corpus.train, corpus.valid, corpus.test, corpus.note
@@ -17,7 +17,7 @@ from .ptb import PTBError, load_ptb_text
 from .toy import toy_splits
 from .vocab import Vocabulary
 
-CORPORA = ("auto", "ptb", "toy")
+CORPORA = ("auto", "ptb", "toy", "tang", "tang-all")
 
 
 @dataclass
@@ -48,6 +48,8 @@ def load_corpus(name: str = "auto", root: str | os.PathLike | None = None,
     for arg, value in (("max_train_tokens", max_train_tokens), ("max_eval_tokens", max_eval_tokens)):
         if value is not None and (not isinstance(value, int) or value < 2):
             raise ValueError(f"{arg} must be an integer >= 2 or None, got {value!r}")
+    if name in ("tang", "tang-all"):
+        return load_tang_corpus(name == "tang-all", root, max_train_tokens, max_eval_tokens, seed, download)
     if name in ("auto", "ptb"):
         try:
             texts = {split: load_ptb_text(split, root=root, download=download, attempts=1 if name == "auto" else 3)
@@ -80,3 +82,21 @@ def _encode(name: str, vocab: Vocabulary, texts: dict[str, str], max_train: int 
     sizes = ", ".join(f"{split} {len(t):,}" for split, t in ids.items())
     note = f"{what}: vocabulary {len(vocab):,}; tokens {sizes}"
     return Corpus(name, vocab, ids["train"], ids["valid"], ids["test"], note)
+
+
+def load_tang_corpus(everything: bool = False, root: str | os.PathLike | None = None,
+                     max_train_tokens: int | None = None, max_eval_tokens: int | None = None,
+                     seed: int = 0, download: bool = True, min_freq: int = 1) -> Corpus:
+    """Tang poems as characters: the shipped quatrains, or with `everything` all of 全唐诗
+    (downloaded and verified like PTB). Whole poems go to train/valid/test (90/5/5 %); the
+    character vocabulary is built on the training poems only (`min_freq`: rarer -> `<unk>`)."""
+    from .poetry import poems_text, shipped_quatrains, split_poems
+    from .tang import load_tang
+
+    poem_set = load_tang(root, download=download) if everything else shipped_quatrains()
+    parts = split_poems(poem_set.poems, seed=seed)
+    texts = {split: poems_text(parts[split]) for split in ("train", "valid", "test")}
+    vocab = Vocabulary("char").build(texts["train"], min_freq=min_freq)
+    what = "全唐诗 (all poems)" if everything else "全唐诗 quatrains (shipped)"
+    return _encode("tang-all" if everything else "tang", vocab, texts, max_train_tokens, max_eval_tokens,
+                   f"{what}: {len(poem_set.poems):,} poems")
