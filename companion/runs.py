@@ -19,6 +19,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -87,13 +88,15 @@ def finished_record(paths: RunPaths, model: SimpleRnnlm, config: TrainConfig) ->
 
 def train_run(model: SimpleRnnlm, vocab: Vocabulary, corpus: Corpus, config: TrainConfig, paths: RunPaths,
               mode: str, device: str | torch.device | None = None, resume: bool = True,
-              extra: dict | None = None) -> dict:
+              extra: dict | None = None, showcase: Callable[[SimpleRnnlm], dict] | None = None) -> dict:
     """Train `model` on `corpus` (resuming from `paths.checkpoint`), score it on the test split
     and write the record; returns the record.
 
     With `resume` and a finished record of the same settings at `paths.record`, nothing is
     trained and nothing is written: the model gets the run's weights and the record is returned
     as it is. Without `resume` the run starts afresh and both files are replaced.
+    `showcase(model)` may add plain values to the record (e.g. sampled poems), computed once
+    with the final weights.
     """
     paths.check_writable()
     device = pick_device(device)
@@ -114,6 +117,8 @@ def train_run(model: SimpleRnnlm, vocab: Vocabulary, corpus: Corpus, config: Tra
     record = make_record(history, test_loss, asdict(model.config), corpus.note,
                          fit_state.get("devices") or str(device), wall, mode, started["commit"])
     record["started"] = started["date"]
+    if showcase is not None:
+        record.update(showcase(model))
     save_results(paths.record, record)
     return record
 

@@ -157,3 +157,26 @@ def _check_form(vocab: Vocabulary, form, lines, acrostic) -> tuple[int | None, i
         raise ValueError(f"acrostic characters {''.join(missing)!r} are not in the model's vocabulary; it was "
                          "trained on traditional script (e.g. 風, not 风): use characters it has seen")
     return form, len(acrostic)
+
+
+SHOWCASE_ACROSTICS = ("春夏秋冬", "風花雪月", "山高水長")
+
+
+def showcase(model: nn.Module, vocab: Vocabulary, seed: int = 0, temperature: float = 0.8,
+             free_poems: int = 200) -> dict:
+    """Poems to keep in a run's record: free ones, one of each form, acrostics (those whose
+    characters the vocabulary has), and the form statistics of `free_poems` free poems."""
+    free = [sample_poem(model, vocab, temperature=temperature, seed=seed + i) for i in range(free_poems)]
+    acrostics = {heads: sample_poem(model, vocab, form=form, acrostic=heads, temperature=temperature, seed=seed)
+                 for heads, form in zip(SHOWCASE_ACROSTICS, (5, 7, 5)) if all(c in vocab for c in heads)}
+    return {
+        "samples": {
+            "free": free[:5],
+            "form5": sample_poem(model, vocab, form=5, temperature=temperature, seed=seed),
+            "form7": sample_poem(model, vocab, form=7, temperature=temperature, seed=seed),
+            "acrostics": acrostics,
+            "temperature": temperature,
+            "seed": seed,
+        },
+        "free_form_stats": vars(form_stats(free)),
+    }
