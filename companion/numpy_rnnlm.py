@@ -63,7 +63,7 @@ class SGD:
     """Plain stochastic gradient descent: param -= lr * grad, in place."""
 
     def __init__(self, lr: float = 0.01):
-        if not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr must be a positive number, got {lr!r}")
         self.lr = lr
 

@@ -27,6 +27,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
+from .model import check_token_ids
 from .vocab import EOS, Vocabulary
 
 # Every inflected word is a pair (singular form, plural form), indexed by `plural` (False/True).
@@ -287,9 +288,7 @@ class BigramModel(nn.Module):
         return model
 
     def forward(self, x: torch.Tensor, state: object = None) -> tuple[torch.Tensor, object]:
-        if x.dim() != 2 or x.dtype != torch.long:
-            raise ValueError(f"x must be a (B, T) tensor of token ids (torch.long), "
-                             f"got {tuple(x.shape)} {x.dtype}")
+        check_token_ids(x, self.vocab_size)  # (B, T) ids in [0, V), else a ValueError that says so
         return self.log_probs[x], state  # (B, T, V): one table row per token, no history
 
 
