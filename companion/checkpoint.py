@@ -56,7 +56,8 @@ def load_checkpoint(path: str | os.PathLike, vocab: Vocabulary | None = None,
     """Read a checkpoint dict, checking it is ours, whole and (if given) matches `vocab`."""
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; give the path of the checkpoint file (e.g. {path / 'model.pt'})")
+        raise IsADirectoryError(f"{path} is a directory; give the path of the checkpoint file in it "
+                                f"(e.g. {path / 'model.pt'})")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     if vocab is not None and not isinstance(vocab, Vocabulary):

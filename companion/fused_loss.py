@@ -105,6 +105,8 @@ def _check(h, weight, bias, targets) -> None:
     if targets.shape != h.shape[:1] or targets.dtype != torch.long:
         raise ValueError(f"targets must be ({h.shape[0]},) token ids (torch.long), got "
                          f"{tuple(targets.shape)} {targets.dtype}")
+    if targets.device != h.device:
+        raise ValueError(f"targets are on {targets.device} but h is on {h.device}; move them with targets.to(h.device)")
     if h.shape[0] == 0:
         raise ValueError("h has no rows: nothing to score")
     low, high = (int(v) for v in targets.aminmax())  # one pass, one device sync per call

@@ -120,8 +120,10 @@ class ModelConfig:
     def __post_init__(self):
         _check_positive(vocab_size=self.vocab_size, embed_dim=self.embed_dim,
                         hidden_size=self.hidden_size, num_layers=self.num_layers)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.tie_weights, bool):  # "no" would be truthy
+            raise TypeError(f"tie_weights must be True or False, got {self.tie_weights!r}")
         if self.cell not in ("torch", "hand"):
             raise ValueError(f"cell must be 'torch' or 'hand', got {self.cell!r}")
         if self.cell == "hand" and self.num_layers != 1:
@@ -138,6 +140,9 @@ class SimpleRnnlm(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig, e.g. SimpleRnnlm(ModelConfig(vocab_size=len(vocab))), "
+                            f"got {type(config).__name__}")
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
         if config.cell == "hand":

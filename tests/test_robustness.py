@@ -328,3 +328,18 @@ def test_numpy_sgd_refuses_a_bool_learning_rate():
 def test_bigram_model_refuses_ids_outside_its_table():
     with pytest.raises(ValueError, match=rf"x holds token ids in \[0, {V}\].*vocab_size={V}"):
         BigramModel(V)(ids([0, V]))
+
+
+def test_model_config_fields_of_the_wrong_type_are_named():
+    for bad, kind in ((dict(dropout="0.1"), ValueError), (dict(dropout=True), ValueError),
+                      (dict(tie_weights="no"), TypeError)):
+        with pytest.raises(kind, match=next(iter(bad))):
+            ModelConfig(V, H, H, **bad)
+    with pytest.raises(TypeError, match=r"config must be a ModelConfig.*got dict"):
+        SimpleRnnlm({"vocab_size": V})
+
+
+def test_fused_loss_refuses_targets_on_another_device():
+    h, w, y = torch.randn(2, 3), torch.randn(5, 3), torch.zeros(2, dtype=torch.long, device="meta")
+    with pytest.raises(ValueError, match="targets are on meta but h is on cpu"):
+        linear_cross_entropy(h, w, None, y)
