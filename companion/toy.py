@@ -27,6 +27,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
+from .data import as_ids
 from .model import check_token_ids
 from .vocab import EOS, Vocabulary
 
@@ -276,11 +277,11 @@ class BigramModel(nn.Module):
         model = cls(vocab_size)
         if not _is_number(alpha) or not alpha > 0:
             raise ValueError(f"alpha must be a positive number, got {alpha!r}")
-        ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+        ids = as_ids(ids)  # 1-D integer ids, or an error: floats or rows would be counted wrongly
         if ids.numel() < 2:
             raise ValueError(f"ids must hold at least 2 token ids to count a bigram, got {ids.numel()}")
-        if ids.min() < 0 or ids.max() >= vocab_size:
-            raise ValueError(f"ids must lie in [0, vocab_size={vocab_size}), got {ids.min()}..{ids.max()}")
+        if int(ids.max()) >= vocab_size:  # as_ids has refused negative ids
+            raise ValueError(f"ids must lie in [0, vocab_size={vocab_size}), got {int(ids.min())}..{int(ids.max())}")
         counts = torch.zeros(vocab_size, vocab_size)  # (V, V): counts[current, next]
         counts.index_put_((ids[:-1], ids[1:]), torch.ones(ids.numel() - 1), accumulate=True)
         probs = (counts + alpha) / (counts.sum(dim=1, keepdim=True) + alpha * vocab_size)

@@ -343,3 +343,16 @@ def test_fused_loss_refuses_targets_on_another_device():
     h, w, y = torch.randn(2, 3), torch.randn(5, 3), torch.zeros(2, dtype=torch.long, device="meta")
     with pytest.raises(ValueError, match="targets are on meta but h is on cpu"):
         linear_cross_entropy(h, w, None, y)
+
+
+def test_bigram_counts_refuse_float_or_two_dimensional_ids():
+    with pytest.raises(TypeError, match="ids must hold integer token ids"):
+        BigramModel.fit([0.5, 1.5, 2.0], 3)  # used to be truncated to 0, 1, 2
+    with pytest.raises(ValueError, match="ids must be 1-D"):
+        BigramModel.fit([[0, 1], [1, 2]], 3)  # used to count the pair (1, 1) across the row boundary
+
+
+def test_numpy_rnnlm_names_a_bad_seed():
+    from companion.numpy_rnnlm import NumpyRnnlm
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got 'x'"):
+        NumpyRnnlm(5, seed="x")
