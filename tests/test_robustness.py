@@ -147,7 +147,8 @@ def ptb_env(monkeypatch, tmp_path):
     return monkeypatch
 
 
-@pytest.mark.parametrize("url", ["not a url", "http://", "ftp://example.org/ptb", "example.org/ptb", " "])
+@pytest.mark.parametrize("url", ["not a url", "http://", "ftp://example.org/ptb", "example.org/ptb", " ",
+                                 "http://[::1", "http://example.org:99999"])
 def test_a_malformed_ptb_url_names_the_variable_and_the_fix(ptb_env, tmp_path, url):
     ptb_env.setenv(ptb.URL_ENV, url)
     root = tmp_path / "ptb"
