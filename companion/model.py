@@ -180,9 +180,9 @@ class SimpleRnnlm(nn.Module):
         """Mean next-token NLL of targets y (B, T), equal to `lm_loss(self(x, state)[0], y)`
         but without ever holding the (B, T, V) logits (see `fused_loss`): the fast path
         training and evaluation take."""
-        if not isinstance(y, torch.Tensor) or not isinstance(x, torch.Tensor) or y.shape != x.shape:
-            raise ValueError(f"x {_describe(x, False)} and y {_describe(y, False)} must both be (B, T)")
-        check_token_ids(y, self.config.vocab_size, "y")
+        check_token_ids(y, self.config.vocab_size, "y")  # and x in `features`
+        if y.shape != getattr(x, "shape", None):
+            raise ValueError(f"x {_describe(x, False)} and y {tuple(y.shape)} must both be (B, T)")
         features, state = self.features(x, state)  # (B, T, H)
         loss = linear_cross_entropy(features.flatten(0, 1), self.affine.weight, self.affine.bias, y.flatten())
         return loss, state
