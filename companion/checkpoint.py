@@ -54,16 +54,23 @@ def save_checkpoint(path: str | os.PathLike, model: SimpleRnnlm, vocab: Vocabula
 
 def load_checkpoint(path: str | os.PathLike, vocab: Vocabulary | None = None,
                     map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint dict, checking it is ours and (if given) matches `vocab`."""
+    """Read a checkpoint dict, checking it is ours, whole and (if given) matches `vocab`."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give the path of the checkpoint file in it "
+                                f"(e.g. {path / 'model.pt'})")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    if vocab is not None and not isinstance(vocab, Vocabulary):
+        raise TypeError(f"vocab must be a Vocabulary or None, got {type(vocab).__name__}")
+    map_location = _check_map_location(map_location)  # else torch.load's error would blame the file
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated zip, random bytes, another format
         raise ValueError(f"{path} is not a readable checkpoint (truncated or not a torch file): {err}") from err
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ValueError(f"{path} is not a companion checkpoint (expected format {FORMAT!r})")
+    _check_contents(path, checkpoint)
     if vocab is not None and Vocabulary.from_dict(checkpoint["vocab"], vocab.tokenizer) != vocab:
         saved = len(checkpoint["vocab"]["tokens"])
         raise ValueError(
@@ -72,6 +79,32 @@ def load_checkpoint(path: str | os.PathLike, vocab: Vocabulary | None = None,
             "load_model(path) instead of building a new one."
         )
     return checkpoint
+
+
+def _check_map_location(map_location: str | torch.device) -> torch.device:
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"map_location must be a device such as 'cpu' or 'cuda', got {map_location!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"map_location={map_location!r}, but no CUDA GPU is available; use map_location='cpu'")
+    return device
+
+
+def _check_contents(path: Path, checkpoint: dict) -> None:
+    """Refuse a checkpoint with our format tag that lacks what loading needs (damaged, or hand-made)."""
+    problems = [f"missing {k!r}" if k not in checkpoint else f"{k!r} is a {type(checkpoint[k]).__name__}, not a dict"
+                for k in ("model", "model_config", "vocab") if not isinstance(checkpoint.get(k), dict)]
+    if not problems:
+        unknown = sorted(set(checkpoint["model_config"]) - set(ModelConfig.__dataclass_fields__))
+        problems += [f"unknown model_config fields {unknown}"] if unknown else []
+        try:  # any tokenizer will do: only the structure is checked here
+            Vocabulary.from_dict(checkpoint["vocab"], tokenizer=str.split)
+        except (ValueError, TypeError) as err:
+            problems.append(f"its vocabulary does not load: {err}")
+    if problems:
+        raise ValueError(f"{path} is damaged or was not written by save_checkpoint ({'; '.join(problems)}); "
+                         "use a checkpoint that save_checkpoint wrote, or train again")
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu",

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         {"info": _info, "train": _train, "evaluate": _evaluate, "sample": _sample}[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError, FloatingPointError) as err:  # no traceback
+    except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, RuntimeError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -48,6 +48,11 @@ def load_corpus(name: str = "auto", root: str | os.PathLike | None = None,
     for arg, value in (("max_train_tokens", max_train_tokens), ("max_eval_tokens", max_eval_tokens)):
         if value is not None and (not isinstance(value, int) or value < 2):
             raise ValueError(f"{arg} must be an integer >= 2 or None, got {value!r}")
+    if toy_sentences is not None and (
+            not isinstance(toy_sentences, dict) or not set(toy_sentences) <= {"train", "valid", "test"}
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in toy_sentences.values())):
+        raise ValueError("toy_sentences must map some of 'train', 'valid', 'test' to a number of sentences "
+                         f">= 1, got {toy_sentences!r}")
     if name in ("tang", "tang-all"):
         return load_tang_corpus(name == "tang-all", root, max_train_tokens, max_eval_tokens, seed, download)
     if name in ("auto", "ptb"):

@@ -206,6 +206,7 @@ def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Ten
     """Right-pad id sequences into (B, T) and return it with the lengths (B,)."""
     tensors = _as_id_lists(seqs, "seqs")
     _check_int("pad_id", pad_id, 0)
+    _check_pad_unused(tensors, pad_id)
     lengths = torch.tensor([len(t) for t in tensors], dtype=torch.long)
     if int(lengths.min()) == 0:
         raise ValueError("seqs must not contain empty sequences")
@@ -229,6 +230,17 @@ def pad_sentences(sentences: Sequence[Sequence[int]], pad_id: int) -> PaddedBatc
     targets, _ = pad_sequences([s[1:] for s in sentences], pad_id)
     mask = torch.arange(inputs.shape[1])[None, :] < lengths[:, None]  # (B, T)
     return PaddedBatch(inputs, targets, lengths, mask, pad_id)
+
+
+def _check_pad_unused(tensors: list[torch.Tensor], pad_id: int) -> None:
+    """Refuse a pad_id that is also a real token: `ignore_index=pad_id` would skip those targets."""
+    for row, t in enumerate(tensors):
+        hits = (t == pad_id).nonzero()
+        if len(hits):
+            raise ValueError(
+                f"pad_id={pad_id} also occurs among the real ids (sequence {row}, position {int(hits[0])}), so "
+                "a loss with ignore_index=pad_id would drop real targets; reserve a padding token, e.g. "
+                "Vocabulary(specials=('<pad>',)), and pass pad_id=vocab.special_id('<pad>')")
 
 
 def _as_id_lists(seqs: Sequence[Sequence[int]], name: str) -> list[torch.Tensor]:

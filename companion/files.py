@@ -20,6 +20,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; give a file path to write to")
+    if not path.parent.is_dir():  # mkstemp would blame the temporary '.part' name instead
+        raise FileNotFoundError(f"cannot write {path}: the directory {path.parent} does not exist (or is not a "
+                                "directory); create it first (e.g. Path(path).parent.mkdir(parents=True))")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
     tmp_path = Path(tmp)

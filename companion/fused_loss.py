@@ -37,6 +37,8 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     Returns a scalar; gradients reach h, weight and bias as usual.
     """
     _check(h, weight, bias, targets)
+    if chunk_rows is not None and (not isinstance(chunk_rows, int) or isinstance(chunk_rows, bool) or chunk_rows < 1):
+        raise ValueError(f"chunk_rows must be an integer >= 1 or None (automatic), got {chunk_rows!r}")
     rows = chunk_rows or default_chunk_rows(weight.shape[0], h.device)
     wants_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (h, weight, bias))
@@ -96,9 +98,15 @@ def _check(h, weight, bias, targets) -> None:
         raise ValueError(f"expected h (N, H) and weight (V, H), got {tuple(h.shape)} and {tuple(weight.shape)}")
     if bias is not None and bias.shape != weight.shape[:1]:
         raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):  # torch.mm would only say "mat1 and mat2 ..."
+        if t is not None and (t.dtype != h.dtype or t.device != h.device or not h.is_floating_point()):
+            raise TypeError(f"h and {name} must be floating point of one dtype on one device, got h {h.dtype} "
+                            f"on {h.device}, {name} {t.dtype} on {t.device}; convert with h.to({name})")
     if targets.shape != h.shape[:1] or targets.dtype != torch.long:
         raise ValueError(f"targets must be ({h.shape[0]},) token ids (torch.long), got "
                          f"{tuple(targets.shape)} {targets.dtype}")
+    if targets.device != h.device:
+        raise ValueError(f"targets are on {targets.device} but h is on {h.device}; move them with targets.to(h.device)")
     if h.shape[0] == 0:
         raise ValueError("h has no rows: nothing to score")
     V = weight.shape[0]

@@ -62,6 +62,7 @@ def sample(model: nn.Module, vocab: Vocabulary, prompt: str, max_new_tokens: int
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
     next_token_distribution(torch.zeros(1), temperature, top_k)  # validate early, before any work
+    _check_vocab(model, vocab, stop_token)
     tokens = vocab.tokenize(prompt)
     if tokens and tokens[-1] == EOS and not prompt.endswith("\n"):
         tokens.pop()  # line-based tokenizers end every line with <eos>; a prompt is unfinished
@@ -74,17 +75,43 @@ def sample(model: nn.Module, vocab: Vocabulary, prompt: str, max_new_tokens: int
     else:
         generator.seed()
     was_training = model.training
-    model.eval()
-    ids = list(prompt_ids)
-    x = torch.tensor([prompt_ids], device=device)  # (1, T)
-    state = None
-    for _ in range(max_new_tokens):
-        logits, state = model(x, state)  # (1, T, V)
-        probs = next_token_distribution(logits[0, -1].float().cpu(), temperature, top_k)
-        token = int(torch.multinomial(probs, 1, generator=generator))
-        ids.append(token)
-        if stop_token is not None and vocab.id_to_token[token] == stop_token:
-            break
-        x = torch.tensor([[token]], device=device)
-    model.train(was_training)
+    model.eval()  # no dropout while sampling; the caller's mode comes back even after an error
+    try:
+        ids = list(prompt_ids)
+        x = torch.tensor([prompt_ids], device=device)  # (1, T)
+        state = None
+        for _ in range(max_new_tokens):
+            logits, state = model(x, state)  # (1, T, V)
+            if logits.shape[-1] != len(vocab):
+                raise ValueError(_mismatch(logits.shape[-1], vocab))
+            probs = next_token_distribution(logits[0, -1].float().cpu(), temperature, top_k)
+            token = int(torch.multinomial(probs, 1, generator=generator))
+            ids.append(token)
+            if stop_token is not None and vocab.id_to_token[token] == stop_token:
+                break
+            x = torch.tensor([[token]], device=device)
+    finally:
+        model.train(was_training)
     return vocab.decode(ids)
+
+
+def _check_vocab(model: nn.Module, vocab: Vocabulary, stop_token: str | None) -> None:
+    """Refuse a vocabulary that is not the model's, and a stop_token it does not know."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(vocab, Vocabulary):
+        raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
+    config = getattr(model, "config", None)  # SimpleRnnlm knows its size; other models are checked
+    size = getattr(config, "vocab_size", getattr(model, "vocab_size", None))  # on their first logits
+    if isinstance(size, int) and size != len(vocab):
+        raise ValueError(_mismatch(size, vocab))
+    if stop_token is not None and not isinstance(stop_token, str):
+        raise TypeError(f"stop_token must be a token (str) or None, got {type(stop_token).__name__}")
+    if stop_token is not None and stop_token not in vocab:
+        raise ValueError(f"stop_token={stop_token!r} is not in the vocabulary, so sampling could never stop "
+                         f"on it; give one of its tokens (e.g. {EOS!r} if it has one) or None")
+
+
+def _mismatch(model_size: int, vocab: Vocabulary) -> str:
+    return (f"the model scores {model_size} words but vocab has {len(vocab)}: ids would mean other words. "
+            "Sample with the vocabulary the model was trained with (load_model(path) returns both)")

@@ -22,13 +22,15 @@ FULL_EPOCHS = 25  # the full run: 52 min on 2 CPU cores (companion/records/ptb_f
 
 
 def run_mode() -> str:
-    """'full' when COURSE_FULL_RUN=1, else 'quick'. Any other value is a typo worth reporting."""
+    """'full' when COURSE_FULL_RUN is 1/true/yes/on, 'quick' when it is 0/false/no/off or unset
+    (case and surrounding spaces do not matter). Any other value is a typo worth reporting."""
     value = os.environ.get(ENV_FLAG, "").strip().lower()
     if value in ("1", "true", "yes", "on"):
         return "full"
     if value in ("", "0", "false", "no", "off"):
         return "quick"
-    raise ValueError(f"{ENV_FLAG} must be 1 (full run) or 0/unset (quick run), got {value!r}")
+    raise ValueError(f"{ENV_FLAG} must be one of 1, true, yes, on (full run) or 0, false, no, off, empty or "
+                     f"unset (quick run), got {os.environ[ENV_FLAG]!r}; e.g. export {ENV_FLAG}=1")
 
 
 @dataclass

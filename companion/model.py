@@ -59,6 +59,7 @@ class HandRNN(nn.Module):
         self.hidden_size = hidden_size
 
     def forward(self, x: torch.Tensor, h0: State | None = None) -> tuple[torch.Tensor, State]:
+        _check_rnn_input(x, h0, self.cell)  # what nn.RNN refuses: no silent broadcasting of h0
         B, T, _ = x.shape
         h = x.new_zeros(B, self.hidden_size) if h0 is None else h0[0]
         outputs = []
@@ -119,8 +120,10 @@ class ModelConfig:
     def __post_init__(self):
         _check_positive(vocab_size=self.vocab_size, embed_dim=self.embed_dim,
                         hidden_size=self.hidden_size, num_layers=self.num_layers)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.tie_weights, bool):  # "no" would be truthy
+            raise TypeError(f"tie_weights must be True or False, got {self.tie_weights!r}")
         if self.cell not in ("torch", "hand"):
             raise ValueError(f"cell must be 'torch' or 'hand', got {self.cell!r}")
         if self.cell == "hand" and self.num_layers != 1:
@@ -137,6 +140,9 @@ class SimpleRnnlm(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig, e.g. SimpleRnnlm(ModelConfig(vocab_size=len(vocab))), "
+                            f"got {type(config).__name__}")
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
         if config.cell == "hand":
@@ -159,8 +165,13 @@ class SimpleRnnlm(nn.Module):
 
     def features(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """Everything but the output layer: (B, T) ids -> ((B, T, H) features, state)."""
-        if x.dim() != 2 or x.dtype != torch.long:
-            raise ValueError(f"x must be a (B, T) tensor of token ids (torch.long), got {tuple(x.shape)} {x.dtype}")
+        c, weight = self.config, self.embedding.weight
+        check_token_ids(x, c.vocab_size)
+        if x.device != weight.device:
+            raise ValueError(f"x is on {x.device} but the model is on {weight.device}: move the batch "
+                             f"with x.to({str(weight.device)!r}) (or the model with model.to(x.device))")
+        if state is not None:
+            check_state(state, (c.num_layers, x.shape[0], c.hidden_size), weight)
         emb = self.drop(self.embedding(x))  # (B, T, E)
         out, state = self.rnn(emb, state)  # (B, T, H), (L, B, H)
         return self.drop(out), state
@@ -169,14 +180,16 @@ class SimpleRnnlm(nn.Module):
         """Mean next-token NLL of targets y (B, T), equal to `lm_loss(self(x, state)[0], y)`
         but without ever holding the (B, T, V) logits (see `fused_loss`): the fast path
         training and evaluation take."""
-        if y.shape != x.shape:
-            raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must both be (B, T)")
+        check_token_ids(y, self.config.vocab_size, "y")  # and x in `features`
+        if y.shape != getattr(x, "shape", None):
+            raise ValueError(f"x {_describe(x, False)} and y {tuple(y.shape)} must both be (B, T)")
         features, state = self.features(x, state)  # (B, T, H)
         loss = linear_cross_entropy(features.flatten(0, 1), self.affine.weight, self.affine.bias, y.flatten())
         return loss, state
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """A zero state (L, B, H) on `device` (default: the model's): the blank first page of the notes."""
+        _check_positive(batch_size=batch_size)
         c = self.config
         device = self.embedding.weight.device if device is None else device
         return torch.zeros(c.num_layers, batch_size, c.hidden_size, device=device,
@@ -194,6 +207,65 @@ def detach_state(state: State | None) -> State | None:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def check_token_ids(ids: torch.Tensor, vocab_size: int, name: str = "x") -> None:
+    """Refuse anything but a (B, T) `torch.long` tensor of ids in [0, vocab_size), B, T >= 1.
+
+    nn.Embedding would only say "index out of range in self". The range is checked on the CPU
+    only: there `aminmax` costs one pass over B*T ints. On a GPU reading the answer back would
+    make the host wait for the device at every step; there the embedding's own device-side
+    assert stops a bad batch instead (rerun it on the CPU to see this message).
+    """
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
+        raise ValueError(f"{name} must be a (B, T) tensor of token ids (torch.long), got {_describe(ids)}")
+    if 0 in ids.shape:
+        raise ValueError(f"{name} has shape (B, T) = {tuple(ids.shape)}: it needs at least one sequence (B >= 1) "
+                         "and at least one time step (T >= 1)")
+    if ids.device.type != "cpu":
+        return
+    low, high = (int(v) for v in ids.aminmax())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(
+            f"{name} holds token ids in [{low}, {high}], but the model's vocabulary has vocab_size="
+            f"{vocab_size} (ids 0..{vocab_size - 1}): encode the text with the vocabulary the model was "
+            "built for, or build the model for this vocabulary (vocab_size=len(vocab))")
+
+
+def check_state(state, shape: tuple[int, int, int], like: torch.Tensor, name: str = "state") -> None:
+    """Refuse a state that is not an (L, B, H) tensor of `shape` with the dtype and device of
+    `like` (the model's weights). Metadata only: nothing is read from the device."""
+    fix = f"pass {name}=None to start from zeros, or the state the model returned for the previous chunk"
+    if not isinstance(state, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor (L, B, H) = {shape} or None, got {type(state).__name__}; {fix}")
+    if tuple(state.shape) != shape:
+        raise ValueError(f"{name} must be (L, B, H) = {shape} for x of batch size {shape[1]} (L = layers, "
+                         f"H = hidden size), got {tuple(state.shape)}; {fix}")
+    if state.dtype != like.dtype:
+        raise TypeError(f"{name} must be {like.dtype} like the model's weights, got {state.dtype}; "
+                        f"convert it with {name}.to({like.dtype}) or {fix}")
+    if state.device != like.device:
+        raise ValueError(f"{name} is on {state.device} but the model is on {like.device}; "
+                         f"move it with {name}.to({str(like.device)!r}) or {fix}")
+
+
+def _check_rnn_input(x: torch.Tensor, h0: State | None, cell: RNNCell) -> None:
+    """HandRNN's input checks: x (B, T, D) with B, T >= 1 and the weights' dtype and device;
+    h0 None or (1, B, H), as nn.RNN demands (it would refuse extra layers or another batch size)."""
+    D, weight = cell.input_size, cell.W_xh
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[2] != D or 0 in x.shape[:2]:
+        raise ValueError(f"x must be a (B, T, {D}) tensor with B, T >= 1, got {_describe(x)}")
+    if x.dtype != weight.dtype or x.device != weight.device:
+        raise TypeError(f"x must be {weight.dtype} on {weight.device} like the weights, got "
+                        f"{x.dtype} on {x.device}; convert it with x.to(weight)")
+    if h0 is not None:
+        check_state(h0, (1, x.shape[0], cell.hidden_size), weight, "h0")
+
+
+def _describe(t, dtype: bool = True) -> str:
+    if isinstance(t, torch.Tensor):
+        return f"{tuple(t.shape)} {t.dtype}" if dtype else str(tuple(t.shape))
+    return type(t).__name__
 
 
 def _check_positive(**values: int) -> None:

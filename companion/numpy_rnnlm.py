@@ -26,6 +26,8 @@ class NumpyRnnlm:
         for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim), ("hidden_size", hidden_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         if np.dtype(dtype) not in FLOATS:
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
         V, D, H = self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
@@ -63,7 +65,7 @@ class SGD:
     """Plain stochastic gradient descent: param -= lr * grad, in place."""
 
     def __init__(self, lr: float = 0.01):
-        if not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr must be a positive number, got {lr!r}")
         self.lr = lr
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import math
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,11 @@ class PTBError(RuntimeError):
     """The PTB files could not be found, downloaded or verified; the message says what to do."""
 
 
+class PTBSettingError(PTBError, ValueError):
+    """A PTB setting (an argument or environment variable) is malformed. A PTBError, so that
+    `load_corpus("auto")` falls back to the toy language; a ValueError, as a bad value is."""
+
+
 class _Transient(Exception):
     """A failure worth retrying: 5xx, connection reset, stalled server, truncated body."""
 
@@ -72,10 +79,12 @@ class _Unreachable(Exception):
 # -- locating and verifying -----------------------------------------------------------
 def ptb_root(root: str | os.PathLike | None = None) -> Path:
     """The directory that holds (or will hold) the PTB files: `root` > $COURSE_PTB_ROOT > default."""
-    if root is None:
-        root = os.environ.get(ROOT_ENV) or DEFAULT_ROOT
-    folder = Path(root).expanduser()
+    from_env = root is None and bool(os.environ.get(ROOT_ENV))
+    folder = Path((os.environ.get(ROOT_ENV) or DEFAULT_ROOT) if root is None else root).expanduser()
     if folder.exists() and not folder.is_dir():
+        if from_env:
+            raise PTBSettingError(f"{ROOT_ENV}={str(folder)!r} is a file, not a directory for the PTB files; "
+                                  f"point it at a directory, or unset it to use {DEFAULT_ROOT}")
         raise ValueError(f"root must be a directory for the PTB files, but {folder} is a file")
     return folder
 
@@ -139,7 +148,11 @@ def ptb_path(
     sleeping `backoff`, 2*`backoff`, ... in between. `timeout` is per network operation, in s.
     """
     spec = _split_file(split)
+    _check_options(timeout, attempts, backoff)
     folder = ptb_root(root)
+    if base_url is not None and not isinstance(base_url, str):
+        raise TypeError(f"base_url must be a str or None, got {type(base_url).__name__}")
+    source = "base_url" if base_url else URL_ENV if os.environ.get(URL_ENV) else None
     base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
     path = folder / spec.filename
     if path.is_dir():
@@ -154,6 +167,7 @@ def ptb_path(
             f"{'delete it and ' if corrupt else ''}call again with download=True.\n"
             + manual_instructions(folder, base_url)
         )
+    _check_base_url(base_url, source, folder)  # before any download: urllib would raise a bare ValueError
     try:
         _download(base_url, path, spec.sha256, timeout, attempts, backoff)
     except PTBError as err:
@@ -164,6 +178,31 @@ def ptb_path(
             ) from None
         raise
     return path
+
+
+def _check_options(timeout: float, attempts: int, backoff: float) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        raise ValueError(f"attempts must be an integer >= 1, got {attempts!r}")
+    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff < math.inf:
+        raise ValueError(f"backoff must be a number of seconds >= 0, got {backoff!r}")
+
+
+def _check_base_url(base_url: str, source: str | None, folder: Path) -> None:
+    """Refuse a URL urllib cannot fetch from; `source` names where it came from."""
+    try:  # urlsplit and .port raise a ValueError themselves for "http://[::1" or "http://host:99999"
+        parts = urllib.parse.urlsplit(base_url)
+        if (parts.scheme in ("http", "https") and parts.netloc and (parts.port is None or parts.port > 0)
+                and not any(c.isspace() for c in base_url) or parts.scheme == "file" and parts.path):
+            return
+    except ValueError:
+        pass
+    where = f"${URL_ENV}" if source == URL_ENV else source or "the default URL"
+    raise PTBSettingError(
+        f"{where} = {base_url!r} is not a URL to download the PTB files from: it must start with http://, "
+        f"https:// or file:// (e.g. {DEFAULT_BASE_URL}). Fix it, or unset {URL_ENV} to use that default "
+        f"mirror, or place the files in {folder} by hand.")
 
 
 def load_ptb_text(split: str, **options) -> str:
@@ -179,7 +218,7 @@ def _download(base_url: str, dest: Path, sha256: str, timeout: float, attempts: 
     """Fetch `dest`'s name from `base_url` atomically, retrying transient failures."""
     url, how_to = f"{base_url}/{dest.name}", manual_instructions(dest.parent, base_url)
     _make_writable_dir(dest.parent, how_to)
-    for attempt in range(1, max(attempts, 1) + 1):
+    for attempt in range(1, attempts + 1):
         try:
             with atomic_path(dest) as tmp:
                 digest = _fetch_once(url, tmp, sha256, timeout)

@@ -27,6 +27,8 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
+from .data import as_ids
+from .model import check_token_ids
 from .runtime import model_device
 from .vocab import EOS, Vocabulary
 
@@ -276,11 +278,11 @@ class BigramModel(nn.Module):
         model = cls(vocab_size)
         if not _is_number(alpha) or not alpha > 0:
             raise ValueError(f"alpha must be a positive number, got {alpha!r}")
-        ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+        ids = as_ids(ids)  # 1-D integer ids, or an error: floats or rows would be counted wrongly
         if ids.numel() < 2:
             raise ValueError(f"ids must hold at least 2 token ids to count a bigram, got {ids.numel()}")
-        if ids.min() < 0 or ids.max() >= vocab_size:
-            raise ValueError(f"ids must lie in [0, vocab_size={vocab_size}), got {ids.min()}..{ids.max()}")
+        if int(ids.max()) >= vocab_size:  # as_ids has refused negative ids
+            raise ValueError(f"ids must lie in [0, vocab_size={vocab_size}), got {int(ids.min())}..{int(ids.max())}")
         counts = torch.zeros(vocab_size, vocab_size)  # (V, V): counts[current, next]
         counts.index_put_((ids[:-1], ids[1:]), torch.ones(ids.numel() - 1), accumulate=True)
         probs = (counts + alpha) / (counts.sum(dim=1, keepdim=True) + alpha * vocab_size)
@@ -288,9 +290,7 @@ class BigramModel(nn.Module):
         return model
 
     def forward(self, x: torch.Tensor, state: object = None) -> tuple[torch.Tensor, object]:
-        if x.dim() != 2 or x.dtype != torch.long:
-            raise ValueError(f"x must be a (B, T) tensor of token ids (torch.long), "
-                             f"got {tuple(x.shape)} {x.dtype}")
+        check_token_ids(x, self.vocab_size)  # (B, T) ids in [0, V), else a ValueError that says so
         return self.log_probs[x], state  # (B, T, V): one table row per token, no history
 
 

@@ -173,10 +173,14 @@ class Vocabulary:
         if not tokens:
             raise ValueError("cannot build a vocabulary from empty text")
         counts = Counter(tokens)  # insertion order = first appearance, so ties stay stable
-        for token, count in counts.most_common():
-            if count >= min_freq and token not in self.token_to_id:
-                self.token_to_id[token] = len(self.id_to_token)
-                self.id_to_token.append(token)
+        words = [(tok, n) for tok, n in counts.most_common() if tok not in self.token_to_id]
+        kept = [tok for tok, n in words if n >= min_freq]
+        if words and not kept:  # checked before anything is added: a refused build changes nothing
+            raise ValueError(f"min_freq={min_freq} leaves no word in the vocabulary, only {self.id_to_token}: the "
+                             f"most frequent word occurs {words[0][1]} times; use min_freq <= {words[0][1]}")
+        for token in kept:
+            self.token_to_id[token] = len(self.id_to_token)
+            self.id_to_token.append(token)
         self.frozen = True
         return self
 
@@ -187,8 +191,7 @@ class Vocabulary:
 
     # -- using ----------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        _check_text(text)
         return self.tokenizer.split(text)
 
     def encode(self, text: str) -> list[int]:
@@ -198,6 +201,8 @@ class Vocabulary:
     def encode_tokens(self, tokens: Iterable[str]) -> list[int]:
         if not self.frozen:
             raise ValueError("the vocabulary is empty: call vocab.build(train_text) before encoding")
+        if isinstance(tokens, str):  # iterating it would encode one character at a time
+            raise TypeError("tokens must be a list of tokens, not one string: use vocab.encode(text)")
         unk = self.unk_id
         return [self.token_to_id.get(tok, unk) for tok in tokens]
 
@@ -214,10 +219,12 @@ class Vocabulary:
             raise TypeError(f"ids must be a sequence of integer token ids, got {type(ids).__name__}") from None
         tokens = []
         for i in ids:
-            try:  # index(), not int(): int(1.7) would quietly decode id 1
+            try:  # index(), not int(): int(1.7) would quietly decode id 1; and index(True) is 1
+                if isinstance(i, bool) or str(getattr(i, "dtype", "")) == "torch.bool":
+                    raise TypeError
                 i = operator.index(i)
             except TypeError:
-                raise TypeError(f"ids must be integer token ids, got {i!r}") from None
+                raise TypeError(f"ids must be integer token ids (not bools or floats), got {i!r}") from None
             if not 0 <= i < len(self.id_to_token):
                 raise ValueError(f"id {i} is not in this vocabulary (valid ids: 0..{len(self) - 1})")
             tokens.append(self.id_to_token[i])
@@ -293,5 +300,8 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str | os.PathLike, tokenizer=None) -> "Vocabulary":
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ValueError(f"{path} is not a vocabulary saved by vocab.save (not UTF-8 JSON: {err})") from None
         return cls.from_dict(data, tokenizer)

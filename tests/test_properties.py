@@ -8,6 +8,7 @@ probabilities, a silently wrong answer) is a bug.
 """
 import math
 import unicodedata
+from collections import Counter
 
 import pytest
 import torch
@@ -91,6 +92,12 @@ def test_vocabulary_round_trips_and_survives_save_load(tmp_path_factory, name, t
     if not vocab.tokenize(train):
         with pytest.raises(ValueError, match="empty"):
             vocab.build(train)
+        return
+    words = {t: n for t, n in Counter(vocab.tokenize(train)).items() if t not in vocab}
+    if words and max(words.values()) < min_freq:  # no word would be kept: refused, nothing changed
+        with pytest.raises(ValueError, match="min_freq"):
+            vocab.build(train, min_freq=min_freq)
+        assert len(vocab) == 3 and not vocab.frozen
         return
     vocab.build(train, min_freq=min_freq)
     joiner = vocab.tokenizer.joiner
