@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.installed
 BOOK_FLAGS := -W -n --keep-going
 
 # Book pages that are notebooks: MyST Markdown files with a jupytext `kernelspec` header.
-NOTEBOOKS := $(shell grep -rl --include='*.md' '^kernelspec:' book 2>/dev/null | sort)
+NOTEBOOKS := $(shell grep -rl --include='*.md' --exclude-dir=.ipynb_checkpoints '^kernelspec:' book 2>/dev/null | sort)
 
 # The shared PTB copy beside the checkout (developers' machines and CI) is used when no
 # root is set; elsewhere the default ~/datasets/ptb applies, and without PTB the book

@@ -36,6 +36,9 @@ TARGET = re.compile(r"^\(([^()\s]+)\)=\s*$")
 LABEL_TEXT = re.compile(r"^(.*?)\s*<([^<>]+)>$", re.S)
 ADMONITIONS = {"note": "备注", "tip": "小技巧", "hint": "提示", "important": "重要", "warning": "警告",
                "caution": "小心", "attention": "注意", "danger": "危险", "error": "错误", "seealso": "参见"}
+# What a notebook reader must never see (tests/test_book.py and tests/test_colab.py check every
+# Markdown cell with it): a role, a directive fence, a `(label)=` target, a directive option line.
+MYST_LEFTOVERS = re.compile(r"\{[a-z][\w:-]*\}`|^\s*(`{3,}|~{3,}|:{3,})\s*\{|^\([^()\s]+\)=\s*$|^:[\w-]+:(\s|$)", re.M)
 GLUE_CALL = re.compile(r"""\bglue\(\s*(f?)(["'])(.+?)\2""")
 
 

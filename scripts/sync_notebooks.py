@@ -76,7 +76,7 @@ def setup_source(root: Path = ROOT) -> str:
 def notebook_pages(root: Path = ROOT) -> list[Path]:
     """Book pages that are notebooks: MyST Markdown with a jupytext kernelspec."""
     return sorted(p for p in (root / "book").rglob("*.md")
-                  if "kernelspec" in jupytext.read(p).metadata)
+                  if ".ipynb_checkpoints" not in p.parts and "kernelspec" in jupytext.read(p).metadata)
 
 
 def expected_ipynb(md: Path, root: Path = ROOT) -> str:

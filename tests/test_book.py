@@ -18,9 +18,7 @@ sync_notebooks = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sync_notebooks)
 render_notebook = sys.modules["render_notebook"]  # imported by sync_notebooks
 PAGES = sync_notebooks.notebook_pages()
-
-# MyST that a notebook reader would see as raw text: roles, directive fences, targets, options.
-MYST_LEFTOVERS = re.compile(r"\{[a-z][\w:-]*\}`|^\s*(`{3,}|~{3,}|:{3,})\s*\{|^\([^()\s]+\)=\s*$|^:[\w-]+:(\s|$)", re.M)
+MYST_LEFTOVERS = render_notebook.MYST_LEFTOVERS
 
 
 def toc_files() -> list[str]:
