@@ -6,7 +6,7 @@
 The `.md` page is the source; its `.ipynb` twin is generated, never edited by hand:
 
 - code cells are the page's code cells, without outputs; cells the HTML hides (`hide-input`,
-  e.g. the checked solutions of the exercises) start collapsed in Jupyter;
+  e.g. the checked solutions of the exercises) start collapsed in JupyterLab and Colab;
 - Markdown cells are rendered for a notebook reader by `render_notebook.py`: no MyST role or
   directive is left (numbers point at the output that shows them, `literalinclude` becomes the
   code, exercises become sections with collapsible solutions, cross-references become links to
@@ -87,7 +87,8 @@ def expected_ipynb(md: Path, root: Path = ROOT) -> str:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             if "hide-input" in cell.metadata.get("tags", []):  # hidden in the HTML: collapsed here
-                cell.metadata["jupyter"] = {"source_hidden": True}
+                cell.metadata["jupyter"] = {"source_hidden": True}  # JupyterLab
+                cell.metadata["cellView"] = "form"  # Colab
         elif cell.cell_type == "markdown":
             cell.source = render_notebook.render(cell.source, context, cell_index=i)
     references = context.references_markdown()
