@@ -2,8 +2,8 @@
 
 Used by sync_notebooks.py on every Markdown cell of a chapter. What becomes what:
 
-- `{glue:text}`name:fmt`` (a number the HTML prose shows) -> **`name`** with a pointer to the
-  output that shows it ("见上方输出"): in a reader's notebook `companion.notebook.glue` shows
+- `{glue:text}`name:fmt`` (a number the HTML prose shows) -> `name` with a pointer to the
+  output that shows it ("见上方输出", once per paragraph): in a reader's notebook `companion.notebook.glue` shows
   `name = value` in the cell that computes it, so the reader sees this run's value, never a
   stale copy. `{glue:figure}` -> a quoted caption pointing at the figure in that output.
 - `{literalinclude}` -> the included code itself, read from this checkout (`:pyobject:`,
@@ -123,6 +123,7 @@ class Context:
     cited: list[str] = field(default_factory=list)
     exercises: int = 0
     figures: int = 0
+    paragraph_note: str | None = None  # the pointer already given in this paragraph
 
     @classmethod
     def for_page(cls, md: Path, root: Path) -> Context:
@@ -180,13 +181,14 @@ def _latex_to_text(text: str) -> str:
     return Text.from_latex(text).render_as("text")
 
 
-def render_role(ctx: Context, role: str, content: str, cell_index: int, seen: set[str]) -> str:
+def render_role(ctx: Context, role: str, content: str, cell_index: int) -> str:
     page = ctx.md.name
     if role in ("glue", "glue:text", "glue:any", "glue:md"):
-        name = content.split(":")[0]
-        note = "" if name in seen else f"（{ctx.where_shown(name, cell_index)}）"
-        seen.add(name)
-        return f"**`{name}`**{note}"
+        name = content.split("::")[-1].split(":")[0]
+        where = ctx.where_shown(name, cell_index)
+        note = "" if where == ctx.paragraph_note else f"（{where}）"  # once per paragraph
+        ctx.paragraph_note = where
+        return f"`{name}`{note}"
     if role in ("ref", "numref", "doc", "term"):
         m = LABEL_TEXT.match(content)
         text, target = (m.group(1), m.group(2)) if m else (None, content)
@@ -210,9 +212,9 @@ def render_role(ctx: Context, role: str, content: str, cell_index: int, seen: se
     raise RenderError(f"{page}: the role {{{role}}} is not known to scripts/render_notebook.py")
 
 
-def render_inline(ctx: Context, text: str, cell_index: int, seen: set[str]) -> str:
+def render_inline(ctx: Context, text: str, cell_index: int) -> str:
     # roles only outside code spans: split on `...` runs that are not a role's argument
-    return ROLE.sub(lambda m: render_role(ctx, m.group(1), m.group(2), cell_index, seen), text)
+    return ROLE.sub(lambda m: render_role(ctx, m.group(1), m.group(2), cell_index), text)
 
 
 # -- directives --------------------------------------------------------------------------------
@@ -269,15 +271,15 @@ def quote(text: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in text.strip("\n").splitlines())
 
 
-def render_directive(ctx: Context, name: str, arg: str, body: list[str], cell_index: int, seen: set[str]) -> str:
+def render_directive(ctx: Context, name: str, arg: str, body: list[str], cell_index: int) -> str:
     options, content = split_options(body)
-    inner = render_block(ctx, "\n".join(content), cell_index, seen).strip("\n")
+    inner = render_block(ctx, "\n".join(content), cell_index).strip("\n")
     if name == "literalinclude":
         return included_code(ctx, arg, options)
     if name == "exercise":
         ctx.exercises += 1
         title = ctx.book.exercise_title(ctx.docname, ctx.exercises)
-        return f"### {title}{'：' + render_inline(ctx, arg, cell_index, seen) if arg else ''}\n\n{inner}"
+        return f"### {title}{'：' + render_inline(ctx, arg, cell_index) if arg else ''}\n\n{inner}"
     if name == "solution":
         title = ctx.book.targets.get(arg, (None, arg))[1]
         return f"<details>\n<summary>解答（{title}）：点击展开</summary>\n\n{inner}\n\n</details>"
@@ -289,7 +291,7 @@ def render_directive(ctx: Context, name: str, arg: str, body: list[str], cell_in
     if name == "figure":
         return f"![{inner.splitlines()[0] if inner else ''}]({arg})" + (f"\n\n{quote(inner)}" if inner else "")
     if name == "admonition" or name in ADMONITIONS:
-        title = render_inline(ctx, arg, cell_index, seen) if name == "admonition" else ADMONITIONS[name]
+        title = render_inline(ctx, arg, cell_index) if name == "admonition" else ADMONITIONS[name]
         return quote(f"**{title}**\n\n{inner}")
     if name in ("math",):
         return f"$$\n{inner}\n$$"
@@ -298,7 +300,7 @@ def render_directive(ctx: Context, name: str, arg: str, body: list[str], cell_in
     raise RenderError(f"{ctx.md.name}: the directive {{{name}}} is not known to scripts/render_notebook.py")
 
 
-def render_block(ctx: Context, text: str, cell_index: int, seen: set[str]) -> str:
+def render_block(ctx: Context, text: str, cell_index: int) -> str:
     lines, out, i = text.splitlines(), [], 0
     while i < len(lines):
         line = lines[i]
@@ -309,19 +311,22 @@ def render_block(ctx: Context, text: str, cell_index: int, seen: set[str]) -> st
             end = next((j for j in range(i + 1, len(lines)) if close.match(lines[j])), len(lines))
             body = lines[i + 1:end]
             if m.group(3):
-                out.append(render_directive(ctx, m.group(3), m.group(4).strip(), body, cell_index, seen))
+                out.append(render_directive(ctx, m.group(3), m.group(4).strip(), body, cell_index))
             elif fence[0] == ":":
                 raise RenderError(f"{ctx.md.name}: a ::: fence without a directive name")
             else:
                 out += [fence + m.group(4), *body, fence]  # a plain code block: verbatim
             i = end + 1
             continue
+        if not line.strip():
+            ctx.paragraph_note = None
         if not TARGET.match(line) and not line.startswith("%"):
-            out.append(render_inline(ctx, line, cell_index, seen))
+            out.append(render_inline(ctx, line, cell_index))
         i += 1
     return "\n".join(out)
 
 
 def render(markdown: str, ctx: Context, cell_index: int) -> str:
     """One Markdown cell of the page, as a notebook reader should see it."""
-    return render_block(ctx, markdown, cell_index, set()).strip("\n")
+    ctx.paragraph_note = None
+    return render_block(ctx, markdown, cell_index).strip("\n")
