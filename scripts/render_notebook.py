@@ -136,7 +136,7 @@ class Context:
             for f, _, name in GLUE_CALL.findall(cell.source):
                 pattern = re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(name)) if f else re.escape(name)
                 glue_cells.append((re.compile(pattern + "$"), i))
-            if re.search(r"\bglue\(\s*[a-z_]", cell.source):  # glue(key, value) in a loop:
+            if re.search(r"\bglue\(\s*(?!f[\"'])[a-z_]", cell.source):  # glue(key, value) in a loop:
                 for name in re.findall(r"""["']([A-Za-z_]\w*)["']""", cell.source):  # its string keys
                     glue_cells.append((re.compile(re.escape(name) + "$"), i))
         return cls(Book.load(root), md, glue_cells)
