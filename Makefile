@@ -3,8 +3,8 @@
 # `make lab` opens the chapters in JupyterLab from the same environment.
 
 # The Python that creates .venv: the first of python3.11, python3.12, python3.13, python3, python
-# on the PATH that runs and is 3.11 to 3.13 (the versions every pin in constraints.txt has wheels
-# for; CI uses 3.11). Override with `make PYTHON=/path/to/python3.12`.
+# on the PATH that runs and is 3.11 to 3.13 (every version pinned in constraints.txt installs on
+# these, checked with pip's resolver; CI uses 3.11). Override with `make PYTHON=/path/to/python3.12`.
 PYTHON_VERSIONS := 3.11, 3.12 or 3.13
 PYTHON_CHECK := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
 PYTHON ?= $(firstword $(foreach p,python3.11 python3.12 python3.13 python3 python,\
