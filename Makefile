@@ -1,14 +1,21 @@
-# Two commands on a fresh machine with Python 3.11:  `make book`  and  `make test`.
+# Two commands on a fresh machine with Python 3.11, 3.12 or 3.13:  `make book`  and  `make test`.
 # Both create the virtual environment .venv first if it is missing or out of date.
+# `make lab` opens the chapters in JupyterLab from the same environment.
 
-PYTHON ?= python3.11
+# The Python that creates .venv: the first of python3.11, python3.12, python3.13, python3, python
+# on the PATH that runs and is 3.11 to 3.13 (every version pinned in constraints.txt installs on
+# these, checked with pip's resolver; CI uses 3.11). Override with `make PYTHON=/path/to/python3.12`.
+PYTHON_VERSIONS := 3.11, 3.12 or 3.13
+PYTHON_CHECK := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+PYTHON ?= $(firstword $(foreach p,python3.11 python3.12 python3.13 python3 python,\
+            $(shell $(p) -c '$(PYTHON_CHECK)' >/dev/null 2>&1 && echo $(p))))
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BOOK_FLAGS := -W -n --keep-going
 
 # Book pages that are notebooks: MyST Markdown files with a jupytext `kernelspec` header.
-NOTEBOOKS := $(shell grep -rl --include='*.md' '^kernelspec:' book 2>/dev/null | sort)
+NOTEBOOKS := $(shell grep -rl --include='*.md' --exclude-dir=.ipynb_checkpoints '^kernelspec:' book 2>/dev/null | sort)
 
 # The shared PTB copy beside the checkout (developers' machines and CI) is used when no
 # root is set; elsewhere the default ~/datasets/ptb applies, and without PTB the book
@@ -48,13 +55,21 @@ PTB_HERE  := $(if $(filter 3,$(words $(PTB_FILES))),yes,no)
 RUN_MODE := COURSE_FULL_RUN=$(COURSE_FULL_RUN) PTB=$(PTB_DIR) on-disk=$(PTB_HERE) results=$(firstword $(shell sha256sum companion/records/ptb_full_run.json 2>/dev/null))
 MODE_STAMP := _build/.run-mode
 
-.PHONY: venv book test unit nbval nbval-offline bench clean
+.PHONY: venv book test unit nbval nbval-offline colab lab bench clean
 
 venv: $(STAMP)
 
 # Re-install only when the declared or pinned dependencies change.
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { \
+	    if [ -z "$(PYTHON)" ]; then \
+	        echo "make: no Python $(PYTHON_VERSIONS) found on the PATH (tried python3.11, python3.12,"; \
+	        echo "      python3.13, python3, python). Install one, or name it: make PYTHON=/path/to/python3.12"; \
+	        exit 1; fi; \
+	    $(PYTHON) -c '$(PYTHON_CHECK)' || { \
+	        echo "make: PYTHON=$(PYTHON) is Python $$($(PYTHON) -c 'import sys; print(sys.version.split()[0])' 2>&1);" \
+	             "the pinned dependencies need $(PYTHON_VERSIONS)"; exit 1; }; \
+	    echo "$(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt -e '.[book,test]'
 	touch $@
@@ -71,13 +86,34 @@ book: $(STAMP)
 	@echo "Book built: open _build/html/index.html"
 
 # Unit tests, then every notebook cell, then the book build with warnings as errors, then
-# checks on the built HTML: static ones, and the book read by headless Chromium (offline).
-test: unit nbval nbval-offline book
+# the .ipynb twins run as a Colab reader runs them (compared with the built HTML), then checks
+# on the built HTML: static ones, and the book read by headless Chromium (offline), which also
+# screenshots one of the executed twins.
+test: unit nbval nbval-offline book colab
 	REQUIRE_BUILT_BOOK=1 $(BIN)/python -m pytest tests/test_html.py tests/test_browser.py
 
-# The browser test needs the built book; it runs after the build, in `test`.
+# The tests that need the built book run after the build, in `test`.
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/test_browser.py
+	$(BIN)/python -m pytest tests --ignore=tests/test_browser.py --ignore=tests/test_colab.py
+
+# Every generated .ipynb in a Colab-like kernel (no myst-nb or Sphinx, google.colab present,
+# the package installed by the set-up cell from a copy of this checkout); executed notebooks
+# land in _build/colab/. Needs the built book (figure counts); see tests/test_colab.py.
+colab: $(STAMP)
+	REQUIRE_BUILT_BOOK=1 $(BIN)/python -m pytest tests/test_colab.py
+
+# JupyterLab from the project's environment (the `lab` extra), with the MyST pages opening as
+# notebooks (jupytext); the kernel is .venv's Python, so `companion` is this checkout's.
+LAB_STAMP := $(VENV)/.installed-lab
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_STAMP): $(STAMP) scripts/jupyterlab_overrides.json
+	$(BIN)/python -m pip install -c constraints.txt -e '.[book,test,lab]'
+	install -D -m 644 scripts/jupyterlab_overrides.json $(LAB_OVERRIDES)
+	touch $@
+
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) \
+	    $(LAB_ARGS) book/memory_relay.md
 
 nbval: $(STAMP)
 ifeq ($(strip $(NOTEBOOKS)),)

@@ -19,8 +19,10 @@ Modules, one concept each:
     numpy_layers  the original book's NumPy time layers, with hand-written backward passes
     numpy_rnnlm   the original book's SimpleRnnlm and SGD in NumPy, weight copies to PyTorch
 
-Importing the package does no I/O and no seeding.
+Importing the package does no I/O (beyond reading its own installed version) and no seeding.
 """
+from importlib import metadata as _metadata
+
 from .checkpoint import fit_with_checkpoints, load_checkpoint, load_model, save_checkpoint
 from .corpora import Corpus, load_corpus
 from .data import (OffsetBatcher, PaddedBatch, StreamBatcher, WindowDataset, batchify, make_windows,
@@ -33,7 +35,8 @@ from .toy import BigramModel, agreement_accuracy, agreement_items, toy_corpus, t
 from .train import TrainConfig, evaluate, fit, lm_loss, perplexity, pick_device, set_seed, train_epoch
 from .vocab import EOS, PAD, UNK, Vocabulary, char_tokenize, default_tokenize, ptb_tokenize
 
-__version__ = "0.1.0"
+# The version is set once, in pyproject.toml; the Colab set-up cells install the tag v{__version__}.
+__version__ = _metadata.version("companion")
 __all__ = [
     "BigramModel",
     "Corpus",

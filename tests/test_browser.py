@@ -402,3 +402,67 @@ def test_screenshots_are_written(book):
         for name in WIDTHS:
             shot = SCREENSHOTS / f"{Path(path).stem}-{name}.png"
             assert shot.is_file() and shot.stat().st_size > 10_000, shot
+
+
+# -- one chapter as a Colab reader gets it -----------------------------------------------------
+NOTEBOOK_SHOWN = "forgetting"  # short, with formulas, figures, exercises and references
+MATHJAX3_CONFIG = ("<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
+                   "processEscapes: true}};</script>")
+
+
+def notebook_as_html(executed: Path, target: Path) -> int:
+    """The executed notebook as a reader's HTML (nbconvert, lab template), at `target`, with the
+    book's own MathJax (no CDN); returns how many figures its outputs hold."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    mathjax = os.path.relpath(HTML / "_static" / "mathjax" / "tex-chtml.js", target.parent)
+    html, _ = HTMLExporter(template_name="lab", mathjax_url=mathjax, require_js_url="").from_notebook_node(nb)
+    html = html.replace('<script src="">\n</script>', "").replace('<script src=""></script>', "")
+    html = html.replace(f'<script src="{mathjax}">', f'{MATHJAX3_CONFIG}\n<script src="{mathjax}">', 1)
+    target.write_text(html, encoding="utf-8")
+    return sum(1 for cell in nb.cells for output in cell.get("outputs", [])
+               if "image/png" in output.get("data", {}))
+
+
+def test_an_executed_notebook_reads_well_as_html(book):
+    """tests/test_colab.py leaves the notebooks it ran in _build/colab/; one of them, turned into
+    HTML, is read like the book's pages: loads offline without errors, every figure drawn, every
+    formula typeset. The page and its screenshot stay in _build/screenshots/."""
+    executed = ROOT / "_build" / "colab" / f"{NOTEBOOK_SHOWN}.ipynb"
+    if not executed.exists():
+        message = f"{executed.relative_to(ROOT)} is missing: run `make colab` (tests/test_colab.py) first"
+        if os.environ.get("REQUIRE_BUILT_BOOK"):
+            pytest.fail(message)
+        pytest.skip(message)
+    target = SCREENSHOTS / f"colab-{NOTEBOOK_SHOWN}.html"
+    figures = notebook_as_html(executed, target)
+    server, server_errors = serve(ROOT / "_build")  # the page, and the book's MathJax beside it
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    problems, outside = [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": WIDTHS["desktop"][0], "height": WIDTHS["desktop"][1]},
+                                locale="zh-CN", color_scheme="light")
+        page.route(re.compile(rf"^(?!{re.escape(base)})(https?|wss?)://"),
+                   lambda route: (outside.append(route.request.url), route.abort("blockedbyclient")))
+        page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
+        page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+        page.on("requestfailed", lambda req: req.url.startswith(base) and problems.append(f"failed: {req.url}"))
+        page.goto(base + target.relative_to(ROOT / "_build").as_posix(), wait_until="load")
+        facts = page.evaluate("""async () => {
+          await window.MathJax.startup.promise;
+          const images = [...document.images];
+          await Promise.all(images.map((img) => img.decode().catch(() => null)));
+          return {typeset: document.querySelectorAll("mjx-container").length,
+                  errors: document.querySelectorAll("mjx-merror").length,
+                  drawn: images.filter((img) => img.naturalWidth > 0 && img.src.startsWith("data:image/png")).length};
+        }""")
+        page.screenshot(path=str(SCREENSHOTS / f"colab-{NOTEBOOK_SHOWN}-desktop.png"), full_page=True)
+        browser.close()
+    server.shutdown()
+    assert not outside, f"requests to other hosts: {outside}"
+    assert not problems and not server_errors, problems + server_errors
+    assert figures > 0 and facts["drawn"] == figures, facts
+    assert facts["typeset"] > 0 and facts["errors"] == 0, facts

@@ -120,3 +120,13 @@ def test_conda_python_satisfies_requires_python():
                  if isinstance(d, str) and d.startswith("python=")]
     version = python.split("=", 1)[1]
     assert SpecifierSet(pyproject()["requires-python"]).contains(version)
+
+
+def test_requires_python_matches_what_make_accepts():
+    """`make` picks a Python 3.11-3.13 (Makefile, PYTHON_CHECK); pyproject's requires-python
+    starts at the same minor version (numpy 2.4 and tomllib need 3.11)."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    low, high = map(int, re.search(r"not \(3, (\d+)\) <= sys.version_info\[:2\] <= \(3, (\d+)\)", makefile).groups())
+    requires = SpecifierSet(pyproject()["requires-python"])
+    assert requires.contains(f"3.{low}.0") and not requires.contains(f"3.{low - 1}.99")
+    assert all(requires.contains(f"3.{minor}.0") for minor in range(low, high + 1))
