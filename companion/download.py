@@ -150,10 +150,13 @@ def _check_options(timeout: float, attempts: int, backoff: float) -> None:
 
 def _check_base_url(source: Source, base_url: str, origin: str | None, folder: Path) -> None:
     """Refuse a URL urllib cannot fetch from; `origin` names where it came from."""
-    parts = urllib.parse.urlsplit(base_url)
-    if (parts.scheme in ("http", "https") and parts.netloc and not any(c.isspace() for c in base_url)
-            or parts.scheme == "file" and parts.path):
-        return
+    try:  # urlsplit and .port raise a ValueError themselves for "http://[::1" or "http://host:99999"
+        parts = urllib.parse.urlsplit(base_url)
+        if (parts.scheme in ("http", "https") and parts.netloc and (parts.port is None or parts.port > 0)
+                and not any(c.isspace() for c in base_url) or parts.scheme == "file" and parts.path):
+            return
+    except ValueError:
+        pass
     where = f"${source.url_env}" if origin == source.url_env else origin or "the default URL"
     raise source.setting_error(
         f"{where} = {base_url!r} is not a URL to download the {source.name} files from: it must start with "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from companion import ptb
+from companion import download, ptb
 from companion.ptb import PTBError, SplitFile, load_ptb_text, ptb_available, ptb_path, verify_file
 from http_helpers import LocalServer, closed_port_url, in_turn, send_bytes, send_status, send_truncated
 
@@ -23,7 +23,7 @@ def clean_environment(monkeypatch):
     """No test sees the developer's env vars or another test's verification cache."""
     monkeypatch.delenv(ptb.ROOT_ENV, raising=False)
     monkeypatch.delenv(ptb.URL_ENV, raising=False)
-    monkeypatch.setattr(ptb, "_digest_cache", {})
+    monkeypatch.setattr(download, "_digest_cache", {})
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_downloads_all_splits_verified(tmp_path, server, fake_files):
 
 def test_cache_hit_does_not_contact_server(tmp_path, server):
     ptb_path("train", root=tmp_path, base_url=server.url, **FAST)
-    ptb._digest_cache.clear()  # even a fresh process (which must rehash) stays offline
+    download._digest_cache.clear()  # even a fresh process (which must rehash) stays offline
     for _ in range(3):
         ptb_path("train", root=tmp_path, base_url=server.url, **FAST)
     assert server.count("/ptb.train.txt") == 1
@@ -78,7 +78,7 @@ def test_verification_is_cached_until_the_file_changes(tmp_path, monkeypatch):
     assert verify_file(path, good) and not verify_file(path, "0" * 64)
     hashed = []
     real_sha256 = hashlib.sha256
-    monkeypatch.setattr(ptb.hashlib, "sha256", lambda: hashed.append(1) or real_sha256())
+    monkeypatch.setattr(download.hashlib, "sha256", lambda: hashed.append(1) or real_sha256())
     assert verify_file(path, good) and hashed == []  # served from the cache
     path.write_bytes(b"abcd")  # new size: hashed again, and now wrong
     assert not verify_file(path, good) and hashed == [1]
@@ -132,7 +132,7 @@ def test_server_error_is_retried_and_reported(tmp_path, server):
 
 def test_transient_error_then_success(tmp_path, server, fake_files, monkeypatch):
     sleeps = []
-    monkeypatch.setattr(ptb.time, "sleep", sleeps.append)
+    monkeypatch.setattr(download.time, "sleep", sleeps.append)
     body = fake_files["ptb.train.txt"]
     server.route("/ptb.train.txt", in_turn(send_status(503), send_truncated(body[:10]), send_bytes(body)))
     path = ptb_path("train", root=tmp_path, base_url=server.url, attempts=3, backoff=0.2)

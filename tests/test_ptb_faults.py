@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from companion import ptb
+from companion import download, ptb
 from companion.ptb import PTBError, SplitFile, ptb_path, verify_file
 from http_helpers import all_at_once, in_turn, send_bytes, send_slowly, send_then_reset, stall
 from test_ptb import clean_environment, fake_files, listing, server  # noqa: F401 (fixtures)
@@ -32,7 +32,7 @@ def only_verified(root: Path) -> list[str]:
 # -- connection reset mid-stream ----------------------------------------------------------------
 def test_reset_mid_stream_is_retried_with_backoff_then_succeeds(tmp_path, server, fake_files, monkeypatch):
     sleeps = []
-    monkeypatch.setattr(ptb.time, "sleep", sleeps.append)
+    monkeypatch.setattr(download.time, "sleep", sleeps.append)
     body = fake_files["ptb.train.txt"]
     reset = send_then_reset(body, sent=len(body) // 2)
     server.route("/ptb.train.txt", in_turn(reset, reset, send_bytes(body)))
@@ -45,7 +45,7 @@ def test_reset_mid_stream_is_retried_with_backoff_then_succeeds(tmp_path, server
 
 def test_reset_on_every_attempt_gives_up_and_leaves_nothing(tmp_path, server, fake_files, monkeypatch):
     sleeps = []
-    monkeypatch.setattr(ptb.time, "sleep", sleeps.append)
+    monkeypatch.setattr(download.time, "sleep", sleeps.append)
     body = fake_files["ptb.train.txt"]
     server.route("/ptb.train.txt", send_then_reset(body, sent=len(body) // 2))
     with pytest.raises(PTBError, match="after 3 attempts: the connection broke") as info:
@@ -93,14 +93,14 @@ class _InterruptAfterFirstChunk:
 
 
 def test_keyboard_interrupt_propagates_and_leaves_no_partial_file(tmp_path, server, fake_files, monkeypatch):
-    real_stream, written = ptb._stream, []
+    real_stream, written = download._stream, []
 
     def interrupted_stream(response, tmp, timeout):
         written.append(tmp)
         return real_stream(_InterruptAfterFirstChunk(response), tmp, timeout)
 
-    monkeypatch.setattr(ptb, "CHUNK_BYTES", 64)  # so the first chunk is only part of the body
-    monkeypatch.setattr(ptb, "_stream", interrupted_stream)
+    monkeypatch.setattr(download, "CHUNK_BYTES", 64)  # so the first chunk is only part of the body
+    monkeypatch.setattr(download, "_stream", interrupted_stream)
     with pytest.raises(KeyboardInterrupt):  # not swallowed, not turned into a PTBError
         ptb_path("train", root=tmp_path, base_url=server.url, attempts=3, timeout=2.0, backoff=0.01)
     assert len(written) == 1 and written[0].name.endswith(".part")  # one attempt, no retry
@@ -111,7 +111,7 @@ def test_keyboard_interrupt_propagates_and_leaves_no_partial_file(tmp_path, serv
 def test_keyboard_interrupt_keeps_an_existing_file_untouched(tmp_path, server, monkeypatch):
     old = tmp_path / "ptb.train.txt"
     old.write_bytes(b"an old, wrong copy\n")
-    monkeypatch.setattr(ptb, "_stream", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(download, "_stream", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         ptb_path("train", root=tmp_path, base_url=server.url, timeout=2.0, backoff=0.01)
     assert listing(tmp_path) == ["ptb.train.txt"]  # no .part beside it

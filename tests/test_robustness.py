@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from companion import ptb
+from companion import download, ptb
 from companion.checkpoint import load_checkpoint, load_model, save_checkpoint
 from companion.corpora import load_corpus
 from companion.data import pad_sentences, pad_sequences
@@ -143,7 +143,7 @@ def test_an_input_without_time_steps_is_explained():
 def ptb_env(monkeypatch, tmp_path):
     monkeypatch.delenv(ptb.ROOT_ENV, raising=False)
     monkeypatch.delenv(ptb.URL_ENV, raising=False)
-    monkeypatch.setattr(ptb, "_digest_cache", {})
+    monkeypatch.setattr(download, "_digest_cache", {})
     return monkeypatch
 
 
