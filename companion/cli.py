@@ -33,6 +33,7 @@ from .runs import RunPaths, run_paths, train_run
 from .runtime import pick_device, set_seed
 from .train import RECIPES, TrainConfig, evaluate_ids, perplexity
 from .verse import sample_poem
+from .verse import showcase as verse_showcase
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,8 +105,9 @@ def _train(args) -> None:
         print(f"resuming from {paths.checkpoint}")
     corpus_args = {"name": corpus.name, "toy_sentences": settings.toy_sentences}
     try:
+        showcase = (lambda m: verse_showcase(m, corpus.vocab)) if tang else None  # poems kept in the record
         record = train_run(model, corpus.vocab, corpus, config, paths, settings.mode, settings.device,
-                           resume=resume, extra={"corpus": corpus_args})
+                           resume=resume, extra={"corpus": corpus_args}, showcase=showcase)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {paths.checkpoint} keeps the last finished epoch; add --resume to continue",
               file=sys.stderr)
