@@ -129,3 +129,21 @@ def test_corpus_texts_are_what_the_corpus_encodes():
     texts = corpus_texts(corpus, toy_sentences=sentences)
     assert torch.equal(torch.tensor(corpus.vocab.encode(texts["valid"])), corpus.valid)
     assert json.dumps(sorted(texts)) == json.dumps(["test", "train", "valid"])
+
+
+def test_plots_draw_every_run_and_reference():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from companion.plots import plot_full_run, plot_race
+
+    record = published_record("ptb")
+    fig = plot_full_run(record, PTB_PUBLISHED)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3 + len(PTB_PUBLISHED)  # train, validation, test star, one line per reference
+    assert list(ax.lines[1].get_ydata()) == [e["valid_ppl"] for e in record["epochs"]]
+    history = {"elapsed": [1.0, 2.0], "text_read": [10.0, 30.0], "valid_ppl": [300.0, 200.0]}
+    fig2 = plot_race({"a": history, "b": history}, {"a": "run a", "b": "run b"}, 2.0, unigram_ppl=250.0)
+    assert [len(a.lines) for a in fig2.axes] == [3, 3]
+    assert [t.get_text() for t in fig2.axes[0].get_legend().get_texts()][:2] == ["run a", "run b"]
+    plt.close("all")
