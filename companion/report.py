@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PTB_PUBLISHED", "Reference", "TIE", "compare_ppl", "gap_note", "method_text", "record_facts",
+__all__ = ["PTB_PUBLISHED", "Reference", "TIE", "compare_phrase", "compare_ppl", "gap_note", "method_text", "record_facts",
            "regularization_text", "verdict"]
 
 # Two perplexities closer than this (relative) are a tie: one seed of a run moves the test
@@ -45,14 +45,31 @@ def compare_ppl(value: float, reference: float, tie: float = TIE) -> str:
     return f"{'低' if change < 0 else '高'} {abs(change):.0%}"
 
 
+def compare_phrase(subject: str, value: float, other: str, reference: float, tie: float = TIE) -> str:
+    """'A 比 B 低 12%', 'A 比 B 高 3%' or 'A 和 B 持平（相差 0.3%，在 ±2% 之内）' (`subject` may be empty)."""
+    word = compare_ppl(value, reference, tie)
+    return _spaced(subject, "和" if word.startswith("持平") else "比", other, word)
+
+
 def verdict(value: float, references=PTB_PUBLISHED, tie: float = TIE) -> str:
     """One clause per reference: '比 A（141.2）低 12%，和 B（124.7）持平（相差 0.3%，在 ±2% 之内）'."""
-    parts = []
-    for ref in references:
-        word = compare_ppl(value, ref.ppl, tie)
-        parts.append(f"和{ref.name_zh}（{ref.ppl:g}）{word}" if word.startswith("持平")
-                     else f"比{ref.name_zh}（{ref.ppl:g}）{word}")
-    return "，".join(parts)
+    return "，".join(compare_phrase("", value, f"{ref.name_zh}（{ref.ppl:g}）", ref.ppl, tie) for ref in references)
+
+
+def _spaced(*parts: str) -> str:
+    """Join Chinese and Latin pieces the way the book writes them: a space where a Chinese
+    character meets a Latin letter or digit, none between two Chinese characters."""
+    text = ""
+    for part in filter(None, parts):
+        if text and (_cjk(text[-1]) and part[0].isascii() and part[0].isalnum()
+                     or _cjk(part[0]) and text[-1].isascii() and text[-1].isalnum()):
+            text += " "
+        text += part
+    return text
+
+
+def _cjk(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff"
 
 
 def regularization_text(model_config: dict) -> str:

@@ -10,7 +10,7 @@ import torch
 from companion.compare import growing_pieces, run_recipe, score_both_ways, text_per_step
 from companion.corpora import corpus_texts, load_corpus
 from companion.model import ModelConfig, SimpleRnnlm
-from companion.report import PTB_PUBLISHED, compare_ppl, gap_note, method_text, record_facts, verdict
+from companion.report import PTB_PUBLISHED, compare_phrase, compare_ppl, gap_note, method_text, record_facts, verdict
 from companion.results import published_record
 from companion.train import TrainConfig, evaluate, make_batches, perplexity
 from companion.vocab import Vocabulary
@@ -87,8 +87,9 @@ def test_verdict_of_the_shipped_record_is_honest():
     record = published_record("ptb")
     text = verdict(record["test_ppl"])
     kn5, rnnlm = PTB_PUBLISHED
-    assert f"比{kn5.name_zh}（141.2）低" in text
-    assert f"和{rnnlm.name_zh}（124.7）持平" in text  # 124.4 vs 124.7 is not a win
+    assert text.startswith(f"比 {kn5.name_zh}（141.2）低 12%，")
+    assert f"和 {rnnlm.name_zh}（124.7）持平（相差 0.3%" in text  # 124.4 vs 124.7 is not a win
+    assert compare_phrase("流式模型", 90.0, "滑动窗口模型", 100.0) == "流式模型比滑动窗口模型低 10%"
 
 
 def test_method_text_says_only_what_the_run_did():
