@@ -76,9 +76,9 @@ def regularization_text(model_config: dict) -> str:
     """What the run did against overfitting, from its model settings."""
     parts = []
     if model_config["dropout"] > 0:
-        parts.append(f"对词向量和 RNN 的输出做了丢弃（p = {model_config['dropout']:g}）")
+        parts.append(f"对词嵌入和 RNN 的输出做了丢弃（p = {model_config['dropout']:g}）")
     if model_config["tie_weights"]:
-        parts.append("输入的词向量矩阵和输出层共用一个矩阵（权重绑定）")
+        parts.append("输入端的词嵌入矩阵和输出层共用一个矩阵（权重绑定）")
     return "，".join(parts) if parts else "没有丢弃，也没有权重绑定"
 
 
