@@ -15,6 +15,9 @@ __all__ = ["PTB_PUBLISHED", "Reference", "TIE", "compare_phrase", "compare_ppl",
 # Two perplexities closer than this (relative) are a tie: one seed of a run moves the test
 # perplexity by about a percent, so a smaller gap says nothing about which model is better.
 TIE = 0.02
+# A validation perplexity this many times the training one means the model is fitting the
+# training text more than the language (both measured on the same, best epoch).
+OVERFIT_RATIO = 1.2
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,10 @@ def gap_note(record: dict) -> str:
     best = record["epochs"][record["best_epoch"] - 1]
     train_ppl, valid_ppl, last = best["train_ppl"], best["valid_ppl"], best["epoch"] == len(record["epochs"])
     pair = f"这一轮的训练困惑度是 {train_ppl:.1f}，验证困惑度是 {valid_ppl:.1f}"
-    if valid_ppl > 1.2 * train_ppl and not last:
+    if valid_ppl > OVERFIT_RATIO * train_ppl and not last:
         return pair + "：模型开始死记训练集了（过拟合），再往后练，验证困惑度就不再下降"
-    if valid_ppl > 1.2 * train_ppl:
-        return pair + "，模型开始偏向训练集；不过验证困惑度直到最后一轮都还在下降，最好的权重就是最后一轮的"
+    if valid_ppl > OVERFIT_RATIO * train_ppl:
+        return pair + "，模型开始偏向训练集；不过验证困惑度到最后一轮还在下降，最好的权重就是最后一轮的"
     if train_ppl > valid_ppl and record["model_config"]["dropout"] > 0:
         return (pair + "：训练困惑度反而更高，因为它是边训练边记的，那时丢弃开着；评估时丢弃关掉，整个模型一起上场")
     return pair + "，两者相差不大"
