@@ -14,6 +14,9 @@ Modules, one concept each:
     checkpoint  checkpoints as dicts, refusing a mismatched vocabulary; training that resumes
     generate    sampling with temperature and top-k
     results     the JSON record of a training run, with its provenance; the shipped records
+    report      a run's record worded for the book: facts, method, verdicts (a tie is a tie)
+    compare     two recipes raced on equal training time; one model scored under both protocols
+    plots       the training chapter's result figures (needs matplotlib)
     mode        quick or full runs (`COURSE_FULL_RUN=1`)
     notebook    `glue` and the run banner for the book's pages
     numpy_layers  the original book's NumPy time layers, with hand-written backward passes

@@ -70,10 +70,26 @@ def load_corpus(name: str = "auto", root: str | os.PathLike | None = None,
     return _toy(toy_sentences, seed, max_train_tokens, max_eval_tokens, "embedded toy language")
 
 
+def corpus_texts(corpus: Corpus, root: str | os.PathLike | None = None,
+                 toy_sentences: dict[str, int] | None = None, seed: int = 0) -> dict[str, str]:
+    """The raw text of each split ("train", "valid", "test") behind `corpus`, untokenized and
+    uncut: for code that builds its own vocabulary and ids, e.g. to check them against the package's.
+    Pass the `toy_sentences` and `seed` the toy corpus was loaded with."""
+    if corpus.name == "ptb":
+        return {split: load_ptb_text(split, root=root, download=False) for split in ("train", "valid", "test")}
+    if corpus.name == "toy":
+        return _toy_texts(toy_sentences, seed)
+    raise ValueError(f"corpus.name must be 'ptb' or 'toy', got {corpus.name!r}")
+
+
+def _toy_texts(sentences: dict[str, int] | None, seed: int) -> dict[str, str]:
+    sizes = {"train": 4000, "valid": 400, "test": 400, **(sentences or {})}
+    return toy_splits(sizes["train"], sizes["valid"], sizes["test"], seed=seed)
+
+
 def _toy(sentences: dict[str, int] | None, seed: int, max_train: int | None, max_eval: int | None,
          why: str) -> Corpus:
-    sizes = {"train": 4000, "valid": 400, "test": 400, **(sentences or {})}
-    texts = toy_splits(sizes["train"], sizes["valid"], sizes["test"], seed=seed)
+    texts = _toy_texts(sentences, seed)
     vocab = Vocabulary("ptb").build(texts["train"])
     return _encode("toy", vocab, texts, max_train, max_eval, why)
 

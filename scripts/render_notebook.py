@@ -137,7 +137,10 @@ class Context:
                 pattern = re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(name)) if f else re.escape(name)
                 glue_cells.append((re.compile(pattern + "$"), i))
             if re.search(r"\bglue\(\s*(?!f[\"'])[a-z_]", cell.source):  # glue(key, value) in a loop:
+                glue_cells.append((None, i))  # keys computed at run time (e.g. from a package function)
                 for name in re.findall(r"""["']([A-Za-z_]\w*)["']""", cell.source):  # its string keys
+                    glue_cells.append((re.compile(re.escape(name) + "$"), i))
+                for name in re.findall(r"\b([A-Za-z_]\w*)=(?!=)", cell.source):  # ... or dict(key=value) keys
                     glue_cells.append((re.compile(re.escape(name) + "$"), i))
         return cls(Book.load(root), md, glue_cells)
 
@@ -146,7 +149,8 @@ class Context:
         return self.md.relative_to(self.book.root).with_suffix("").as_posix()
 
     def where_shown(self, name: str, cell_index: int) -> str:
-        cells = [i for pattern, i in self.glue_cells if pattern.match(name)]
+        cells = [i for pattern, i in self.glue_cells if pattern is not None and pattern.match(name)]
+        cells = cells or [i for pattern, i in self.glue_cells if pattern is None]  # glued by a loop
         if not cells:
             raise RenderError(f"{self.md.name}: {{glue}} `{name}` is not glued by any code cell of the page")
         return "见上方输出" if cells[0] < cell_index else "见下方输出"
@@ -283,6 +287,11 @@ def render_directive(ctx: Context, name: str, arg: str, body: list[str], cell_in
     if name == "solution":
         title = ctx.book.targets.get(arg, (None, arg))[1]
         return f"<details>\n<summary>解答（{title}）：点击展开</summary>\n\n{inner}\n\n</details>"
+    if name == "solution-start":  # a gated solution: its code cells follow as cells of their own
+        title = ctx.book.targets.get(arg, (None, arg))[1]
+        return f"#### 解答（{title}）\n\n{inner}".rstrip() + "\n\n先自己试一试，再往下看。"
+    if name == "solution-end":
+        return "（解答到此为止。）"
     if name == "glue:figure":
         ctx.figures += 1
         chapter = ctx.book.chapter_numbers.get(ctx.docname)

@@ -1,0 +1,149 @@
+"""A full-run record (see `results`), worded for the book's prose: facts, method, verdict.
+
+Every phrase is built from the record itself, so the prose cannot drift from the run it
+describes: a record with a cosine schedule is never said to use early stopping, and a test
+perplexity within `TIE` of a published one is called a tie, not a win. The phrases are in
+Chinese because the book is; the code and its names are not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["PTB_PUBLISHED", "Reference", "TIE", "compare_phrase", "compare_ppl", "gap_note", "method_text", "record_facts",
+           "regularization_text", "verdict"]
+
+# Two perplexities closer than this (relative) are a tie: one seed of a run moves the test
+# perplexity by about a percent, so a smaller gap says nothing about which model is better.
+TIE = 0.02
+# A validation perplexity this many times the training one means the model is fitting the
+# training text more than the language (both measured on the same, best epoch).
+OVERFIT_RATIO = 1.2
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published test perplexity: a cited constant, not something this package measured."""
+
+    name: str  # English, for plot labels
+    name_zh: str  # for the prose
+    ppl: float
+    cite: str  # the key in book/references.bib
+
+
+# Mikolov's thesis (2012), PTB test perplexities: a Kneser-Ney smoothed 5-gram model and his
+# RNN language model (a larger RNN trained with BPTT).
+PTB_PUBLISHED = (
+    Reference("Kneser-Ney 5-gram", "Kneser–Ney 平滑的 5 元语法模型", 141.2, "mikolov2012statistical"),
+    Reference("RNNLM (Mikolov)", "Mikolov 的 RNN 语言模型", 124.7, "mikolov2012statistical"),
+)
+
+
+def compare_ppl(value: float, reference: float, tie: float = TIE) -> str:
+    """'持平（相差 0.3%）', '低 12%' or '高 3%': `value` against `reference`, relative to `reference`."""
+    if not (value > 0 and reference > 0):
+        raise ValueError(f"perplexities must be positive, got {value!r} and {reference!r}")
+    change = value / reference - 1
+    if abs(change) <= tie:
+        return f"持平（相差 {abs(change):.1%}，在 ±{tie:.0%} 之内）"
+    return f"{'低' if change < 0 else '高'} {abs(change):.0%}"
+
+
+def compare_phrase(subject: str, value: float, other: str, reference: float, tie: float = TIE) -> str:
+    """'A 比 B 低 12%', 'A 比 B 高 3%' or 'A 和 B 持平（相差 0.3%，在 ±2% 之内）' (`subject` may be empty)."""
+    word = compare_ppl(value, reference, tie)
+    return _spaced(subject, "和" if word.startswith("持平") else "比", other, word)
+
+
+def verdict(value: float, references=PTB_PUBLISHED, tie: float = TIE) -> str:
+    """One clause per reference: '比 A（141.2）低 12%，和 B（124.7）持平（相差 0.3%，在 ±2% 之内）'."""
+    return "，".join(compare_phrase("", value, f"{ref.name_zh}（{ref.ppl:g}）", ref.ppl, tie) for ref in references)
+
+
+def _spaced(*parts: str) -> str:
+    """Join Chinese and Latin pieces the way the book writes them: a space where a Chinese
+    character meets a Latin letter or digit, none between two Chinese characters."""
+    text = ""
+    for part in filter(None, parts):
+        if text and (_cjk(text[-1]) and part[0].isascii() and part[0].isalnum()
+                     or _cjk(part[0]) and text[-1].isascii() and text[-1].isalnum()):
+            text += " "
+        text += part
+    return text
+
+
+def _cjk(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff"
+
+
+def regularization_text(model_config: dict) -> str:
+    """What the run did against overfitting, from its model settings."""
+    parts = []
+    if model_config["dropout"] > 0:
+        parts.append(f"对词嵌入和 RNN 的输出做了丢弃（p = {model_config['dropout']:g}）")
+    if model_config["tie_weights"]:
+        parts.append("输入端的词嵌入矩阵和输出层共用一个矩阵（权重绑定）")
+    return "，".join(parts) if parts else "没有丢弃，也没有权重绑定"
+
+
+def method_text(train_config: dict) -> str:
+    """How the run trained, from its training settings: only what the record says it did."""
+    parts = ["流式批量、笔记跨片段传递" if train_config["recipe"] == "stream" else "滑动窗口、每个窗口从零状态开始",
+             {"adam": "Adam", "sgd": "SGD"}.get(train_config["optimizer"], train_config["optimizer"])]
+    if train_config.get("clip") is not None:
+        parts.append(f"梯度裁剪（总范数不超过 {train_config['clip']:g}）")
+    if train_config.get("lr_schedule") == "cosine":
+        parts.append(f"余弦学习率（{train_config['epochs']} 轮里从 {train_config['lr']:g} 降到 {train_config['lr_min']:g}）")
+    elif train_config.get("lr_decay", 1.0) < 1.0:
+        parts.append(f"验证损失不再下降时学习率乘以 {train_config['lr_decay']:g}")
+    if train_config.get("patience") is not None:
+        parts.append(f"连续 {train_config['patience']} 轮没有进步就早停")
+    else:
+        parts.append("不早停")
+    if train_config.get("restore_best"):
+        parts.append("最后换回验证集上最好的那一版权重")
+    return "、".join(parts)
+
+
+def gap_note(record: dict) -> str:
+    """A sentence on the best epoch's train vs validation perplexity, and what it means."""
+    best = record["epochs"][record["best_epoch"] - 1]
+    train_ppl, valid_ppl, last = best["train_ppl"], best["valid_ppl"], best["epoch"] == len(record["epochs"])
+    pair = f"这一轮的训练困惑度是 {train_ppl:.1f}，验证困惑度是 {valid_ppl:.1f}"
+    if valid_ppl > OVERFIT_RATIO * train_ppl and not last:
+        return pair + "：模型开始死记训练集了（过拟合），再往后练，验证困惑度就不再下降"
+    if valid_ppl > OVERFIT_RATIO * train_ppl:
+        return pair + "，模型开始偏向训练集；不过验证困惑度到最后一轮还在下降，最好的权重就是最后一轮的"
+    if train_ppl > valid_ppl and record["model_config"]["dropout"] > 0:
+        return (pair + "：训练困惑度反而更高，因为它是边训练边记的，那时丢弃开着；评估时丢弃关掉，整个模型一起上场")
+    return pair + "，两者相差不大"
+
+
+def _wall(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} 小时" if seconds >= 3600 else f"{seconds / 60:.0f} 分钟"
+
+
+def record_facts(record: dict, references=PTB_PUBLISHED, tie: float = TIE) -> dict[str, str]:
+    """Every fact the book's prose quotes about a full run, as display strings keyed for `glue`."""
+    model_config, train_config = record["model_config"], record["train_config"]
+    commit = record["commit"]
+    settings = ("recipe", "batch_size", "seq_len", "optimizer", "lr", "lr_schedule", "lr_min", "lr_decay",
+                "patience", "clip", "restore_best")
+    return {
+        "full_test_ppl": f"{record['test_ppl']:.1f}",
+        "full_valid_ppl": f"{record['best_valid_ppl']:.1f}",
+        "full_best_epoch": str(record["best_epoch"]),
+        "full_epochs": str(len(record["epochs"])),
+        "full_wall": _wall(record["wall_seconds"]),
+        "full_device": record["device"],
+        "full_date": record["created"][:10],
+        "full_torch": record["torch"],
+        "full_commit": commit[:12] + ("+dirty" if commit.endswith("+dirty") else ""),
+        "full_corpus": record["corpus"],
+        "full_model": ", ".join(f"{key}={model_config[key]}" for key in
+                                ("embed_dim", "hidden_size", "num_layers", "dropout", "tie_weights")),
+        "full_train": ", ".join(f"{key}={train_config[key]}" for key in settings if key in train_config),
+        "full_method": method_text(train_config),
+        "full_regularization": regularization_text(model_config),
+        "full_gap_note": gap_note(record),
+        "full_verdict": verdict(record["test_ppl"], references, tie),
+    }
