@@ -154,12 +154,13 @@ def windows_vs_streams(words: Sequence[str], seq_len: int = 3, batch_size: int =
     rows = len(windows) + batch_size
     fig = Figure(figsize=(6, 1.3 + 0.5 * rows), layout="constrained")
     ax = _blank_axes(fig)
-    ax.set_xlim(-2.6, n)
+    ax.set_xlim(-1.9, n)
     ax.set_ylim(rows + 1.4, -0.6)
     for i, word in enumerate(words):
-        ax.text(i + 0.5, 0, word, ha="center", va="center", fontsize=FONT - 2, rotation=0)
+        ax.text(i + 0.5, 0, word, ha="center", va="center", fontsize=FONT - 3)
     ax.text(-0.2, 0, "text", ha="right", va="center", fontsize=FONT - 1, style="italic")
-    ax.text(-2.5, 0.85, "sliding windows", fontsize=FONT, color=ORANGE, va="center", weight="bold")
+    ax.text(-1.9, 0.85, "sliding windows: each starts from h = 0", fontsize=FONT - 1, color=ORANGE,
+            va="center", weight="bold")
     for r, window in enumerate(windows.tolist()):
         y = 1.5 + r * 0.8
         ax.add_patch(FancyBboxPatch((window[0] + 0.05, y - 0.3), len(window) - 0.1, 0.6,
@@ -167,9 +168,10 @@ def windows_vs_streams(words: Sequence[str], seq_len: int = 3, batch_size: int =
                                     gid="window"))
         for i in window:
             ax.text(i + 0.5, y, words[i], ha="center", va="center", fontsize=FONT - 3)
-        ax.text(-0.2, y, f"h=0 → w{r}", ha="right", va="center", fontsize=FONT - 2)
+        ax.text(-0.2, y, f"window {r}", ha="right", va="center", fontsize=FONT - 3)
     y0 = 1.5 + len(windows) * 0.8 + 0.2
-    ax.text(-2.5, y0, "streams", fontsize=FONT, color=BLUE, va="center", weight="bold")
+    ax.text(-1.9, y0, "streams: the state is carried (→)", fontsize=FONT - 1, color=BLUE, va="center",
+            weight="bold")
     for b, row in enumerate(streams.tolist()):
         y = y0 + 0.7 + b * 0.8
         for c, start in enumerate(range(0, len(row), seq_len)):
@@ -182,7 +184,7 @@ def windows_vs_streams(words: Sequence[str], seq_len: int = 3, batch_size: int =
             if start:  # the state is handed over at the border between two chunks
                 _arrow(ax, (chunk[0] - 0.4, y - 0.3), (chunk[0] + 0.4, y - 0.3), color=BLUE, gid="carried",
                        connectionstyle="arc3,rad=-0.6", linewidth=2)
-        ax.text(-0.2, y, f"stream {b}", ha="right", va="center", fontsize=FONT - 2)
+        ax.text(-0.2, y, f"stream {b}", ha="right", va="center", fontsize=FONT - 3)
     fig.suptitle(f"The same text: windows (T = {seq_len}) vs streams (B = {batch_size}, T = {seq_len})",
                  fontsize=FONT)
     return fig
