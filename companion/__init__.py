@@ -19,6 +19,7 @@ Modules, one concept each:
     plots       the training chapter's result figures (needs matplotlib)
     mode        quick or full runs (`COURSE_FULL_RUN=1`)
     notebook    `glue` and the run banner for the book's pages
+    diagrams    the book's diagrams (matplotlib), drawn from the package's own cuts (not imported here)
     numpy_layers  the original book's NumPy time layers, with hand-written backward passes
     numpy_rnnlm   the original book's SimpleRnnlm and SGD in NumPy, weight copies to PyTorch
 

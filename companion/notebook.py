@@ -16,10 +16,32 @@ every number the text quotes comes from the code that just ran.
 """
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
 from .mode import RunSettings
+
+
+class FigurePNG:
+    """A matplotlib Figure that renders as PNG in any kernel.
+
+    A Figure built without pyplot (as `companion.diagrams` builds them) has no PNG display
+    hook until pyplot's inline backend happens to load; `_repr_png_` does not depend on it.
+    """
+
+    def __init__(self, figure: Any):
+        self.figure = figure
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+
+
+def _is_unmanaged_figure(value: Any) -> bool:
+    """A matplotlib Figure that pyplot does not manage (so no display hook may exist)."""
+    return _is_figure(value) and value.canvas.manager is None
 
 
 def _in_reader_notebook() -> bool:
@@ -52,7 +74,7 @@ def show_glued(name: str, value: Any, display: bool = False) -> None:
     if _is_figure(value):
         import matplotlib.pyplot as plt
 
-        ipy_display(value)
+        ipy_display(FigurePNG(value) if _is_unmanaged_figure(value) else value)
         plt.close(value)  # shown once: the inline backend would draw an open figure again
     elif display:
         ipy_display(value)
@@ -67,7 +89,7 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     except ImportError:  # Colab or plain Jupyter: no prose to glue into, the reader sees the output
         show_glued(name, value, display)
         return None
-    myst_glue(name, value, display=display)
+    myst_glue(name, FigurePNG(value) if _is_unmanaged_figure(value) else value, display=display)
     if _in_reader_notebook() and not display:  # display=True: myst-nb has shown it already
         show_glued(name, value, display)
     return None

@@ -287,6 +287,10 @@ def render_directive(ctx: Context, name: str, arg: str, body: list[str], cell_in
     if name == "solution":
         title = ctx.book.targets.get(arg, (None, arg))[1]
         return f"<details>\n<summary>解答（{title}）：点击展开</summary>\n\n{inner}\n\n</details>"
+    if name == "nb-exec-table":  # filled in by the book build only
+        return "> 各页的运行时间表只在网页版里有；在这里，逐格运行时可以留意每一格所用的时间。"
+    if name == "container":  # a styling wrapper: its content is what counts
+        return inner
     if name == "solution-start":  # a gated solution: its code cells follow as cells of their own
         title = ctx.book.targets.get(arg, (None, arg))[1]
         return f"#### 解答（{title}）\n\n{inner}".rstrip() + "\n\n先自己试一试，再往下看。"

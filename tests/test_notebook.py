@@ -11,6 +11,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from companion import notebook  # noqa: E402
+from companion.diagrams import truncated_bptt  # noqa: E402
+from companion.notebook import FigurePNG, _is_unmanaged_figure  # noqa: E402
 
 
 @pytest.fixture
@@ -60,3 +62,24 @@ def test_in_jupyterlab_glue_records_and_shows(monkeypatch, shown):
     monkeypatch.setenv("JPY_SESSION_NAME", "book/memory_relay.md")  # set by the Jupyter server
     notebook.glue("ppl", 1.5)
     assert [obj["text/plain"] for obj, _ in shown] == ["ppl = 1.5"]
+
+
+# -- figures built without pyplot (companion.diagrams) --
+
+
+def test_a_figure_built_without_pyplot_renders_as_png():
+    fig = truncated_bptt(2, 3)
+    assert _is_unmanaged_figure(fig)
+    png = FigurePNG(fig)._repr_png_()
+    assert png.startswith(b"\x89PNG") and len(png) > 1000
+
+
+def test_pyplot_figures_are_left_to_the_inline_backend():
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    try:
+        assert not _is_unmanaged_figure(fig)
+        assert not _is_unmanaged_figure(3.5)
+    finally:
+        plt.close(fig)
