@@ -28,7 +28,8 @@ from .data import as_ids
 from .loss import perplexity
 from .train import TrainConfig, evaluate, fit, make_batches, make_optimizer
 
-__all__ = ["growing_pieces", "run_recipe", "score_both_ways", "text_per_step"]
+__all__ = ["check_window_scorer", "growing_pieces", "run_recipe", "score_both_ways", "text_per_step",
+           "unigram_perplexity"]
 
 
 def text_per_step(config: TrainConfig) -> int:
@@ -107,3 +108,20 @@ def score_both_ways(model: nn.Module, ids, window_len: int = 5, seq_len: int = 3
     carried = evaluate(model, make_batches(ids, streams, batch_size=batch_size, for_eval=True), carry_state=True,
                        device=device)
     return {"windows": perplexity(blank), "streams": perplexity(carried)}
+
+
+def unigram_perplexity(train_ids, eval_ids, vocab_size: int) -> float:
+    """Perplexity on `eval_ids` of the training text's word frequencies, add-one smoothed: a model
+    that sees no context at all, the floor any language model should beat."""
+    counts = torch.bincount(as_ids(train_ids), minlength=vocab_size).double() + 1
+    return perplexity(float(-(counts / counts.sum()).log()[as_ids(eval_ids)].mean()))
+
+
+def check_window_scorer(fn, models, ids, window_len: int = 5, seq_len: int = 35) -> None:
+    """Check a reader's `fn(model, ids, T) -> perplexity` (blank windows of T tokens) against
+    `score_both_ways(...)["windows"]` for every model; raises AssertionError naming both numbers."""
+    ids = as_ids(ids)
+    for model in models:
+        expected = score_both_ways(model, ids, window_len, seq_len)["windows"]
+        got = fn(model, ids.to(next(model.parameters()).device), window_len)  # the ids where the model is
+        assert math.isclose(got, expected, rel_tol=1e-4), f"got perplexity {got}, the package says {expected}"

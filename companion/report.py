@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PTB_PUBLISHED", "Reference", "TIE", "compare_phrase", "compare_ppl", "gap_note", "method_text", "record_facts",
-           "regularization_text", "verdict"]
+__all__ = ["BENCHMARKED", "Benchmarked", "PTB_PUBLISHED", "Reference", "TIE", "compare_phrase", "compare_ppl", "gap_note",
+           "method_text", "race_phrases", "record_facts", "regularization_text", "verdict"]
 
 # Two perplexities closer than this (relative) are a tie: one seed of a run moves the test
 # perplexity by about a percent, so a smaller gap says nothing about which model is better.
@@ -38,6 +38,21 @@ PTB_PUBLISHED = (
 )
 
 
+@dataclass(frozen=True)
+class Benchmarked:
+    """Numbers measured by the repository's benchmarks and trials, quoted in the book as such:
+    they come from benchmarks/README.md (a test checks they still match it), not from a run of
+    the book."""
+
+    fused_speedup: float  # training tokens/s, fused linear_cross_entropy over plain F.cross_entropy
+    untied_epochs: int  # the first full PTB run: Adam, no dropout, untied weights, no cosine schedule
+    untied_valid_ppl: float  # ... its best validation perplexity
+    untied_test_ppl: float  # ... and its test perplexity
+
+
+BENCHMARKED = Benchmarked(fused_speedup=1.396, untied_epochs=19, untied_valid_ppl=172.1, untied_test_ppl=159.2)
+
+
 def compare_ppl(value: float, reference: float, tie: float = TIE) -> str:
     """'持平（相差 0.3%）', '低 12%' or '高 3%': `value` against `reference`, relative to `reference`."""
     if not (value > 0 and reference > 0):
@@ -52,6 +67,17 @@ def compare_phrase(subject: str, value: float, other: str, reference: float, tie
     """'A 比 B 低 12%', 'A 比 B 高 3%' or 'A 和 B 持平（相差 0.3%，在 ±2% 之内）' (`subject` may be empty)."""
     word = compare_ppl(value, reference, tie)
     return _spaced(subject, "和" if word.startswith("持平") else "比", other, word)
+
+
+def race_phrases(scores: dict[str, dict[str, float]]) -> dict[str, str]:
+    """The training chapter's race verdicts: `scores[recipe][protocol]` is a perplexity, recipe
+    "window" or "stream", protocol "windows" or "streams" (see `compare.score_both_ways`).
+    Returns one phrase per protocol (stream model against window model) and `notes_gain`: what
+    scoring the stream model with its notes carried changes against blank windows."""
+    phrases = {f"{protocol}_verdict": compare_phrase("流式模型", scores["stream"][protocol], "滑动窗口模型",
+                                                     scores["window"][protocol]) for protocol in ("windows", "streams")}
+    phrases["notes_gain"] = compare_ppl(scores["stream"]["streams"], scores["stream"]["windows"])
+    return phrases
 
 
 def verdict(value: float, references=PTB_PUBLISHED, tie: float = TIE) -> str:

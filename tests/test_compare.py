@@ -3,14 +3,17 @@ import copy
 import itertools
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from companion.compare import growing_pieces, run_recipe, score_both_ways, text_per_step
+from companion.compare import (check_window_scorer, growing_pieces, run_recipe, score_both_ways, text_per_step,
+                               unigram_perplexity)
 from companion.corpora import corpus_texts, load_corpus
 from companion.model import ModelConfig, SimpleRnnlm
-from companion.report import PTB_PUBLISHED, compare_phrase, compare_ppl, gap_note, method_text, record_facts, verdict
+from companion.report import (BENCHMARKED, PTB_PUBLISHED, compare_phrase, compare_ppl, gap_note, method_text, race_phrases,
+                              record_facts, verdict)
 from companion.results import published_record
 from companion.train import TrainConfig, evaluate, make_batches, perplexity
 from companion.vocab import Vocabulary
@@ -149,3 +152,31 @@ def test_plots_draw_every_run_and_reference():
     assert [len(a.lines) for a in fig2.axes] == [3, 3]
     assert [t.get_text() for t in fig2.axes[0].get_legend().get_texts()][:2] == ["run a", "run b"]
     plt.close("all")
+
+
+def test_benchmarked_numbers_match_the_benchmark_readme():
+    readme = (Path(__file__).resolve().parents[1] / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    assert f"| fused / plain | {BENCHMARKED.fused_speedup:.3f}× |" in readme
+    first_run = next(line for line in readme.splitlines() if line.startswith("| first full run |"))
+    cells = [cell.strip() for cell in first_run.strip("|").split("|")]
+    assert cells[3:] and int(cells[3]) == BENCHMARKED.untied_epochs
+    assert (float(cells[-2]), float(cells[-1])) == (BENCHMARKED.untied_valid_ppl, BENCHMARKED.untied_test_ppl)
+
+
+def test_race_phrases_and_the_unigram_floor():
+    scores = {"window": {"windows": 100.0, "streams": 110.0}, "stream": {"windows": 95.0, "streams": 80.0}}
+    phrases = race_phrases(scores)
+    assert phrases["windows_verdict"] == "流式模型比滑动窗口模型低 5%"
+    assert phrases["streams_verdict"] == "流式模型比滑动窗口模型低 27%"
+    assert phrases["notes_gain"] == "低 16%"
+    ids = torch.tensor([0, 1, 1, 2, 2, 2])
+    expected = math.exp(-sum(math.log(c / 9) for c in (2, 3, 3, 4, 4, 4)) / 6)  # add-one counts 2, 3, 4 of 9
+    assert math.isclose(unigram_perplexity(ids, ids, 3), expected)
+
+
+def test_check_window_scorer_accepts_the_truth_and_names_a_wrong_number():
+    torch.manual_seed(0)
+    model, ids = SimpleRnnlm(ModelConfig(12, 4, 4)), torch.randint(12, (60,))
+    check_window_scorer(lambda m, x, T: score_both_ways(m, x, T)["windows"], [model], ids)
+    with pytest.raises(AssertionError, match="the package says"):
+        check_window_scorer(lambda m, x, T: 1.0, [model], ids)
