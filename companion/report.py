@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BENCHMARKED", "Benchmarked", "PTB_PUBLISHED", "Reference", "TIE", "compare_phrase", "compare_ppl", "gap_note",
-           "method_text", "race_phrases", "record_facts", "regularization_text", "verdict"]
+__all__ = ["BENCHMARKED", "Benchmarked", "PTB_PUBLISHED", "Reference", "TIE", "compare_phrase", "compare_ppl",
+           "gap_note", "method_text", "race_facts", "record_facts", "regularization_text", "verdict"]
 
 # Two perplexities closer than this (relative) are a tie: one seed of a run moves the test
 # perplexity by about a percent, so a smaller gap says nothing about which model is better.
@@ -69,15 +69,22 @@ def compare_phrase(subject: str, value: float, other: str, reference: float, tie
     return _spaced(subject, "和" if word.startswith("持平") else "比", other, word)
 
 
-def race_phrases(scores: dict[str, dict[str, float]]) -> dict[str, str]:
-    """The training chapter's race verdicts: `scores[recipe][protocol]` is a perplexity, recipe
-    "window" or "stream", protocol "windows" or "streams" (see `compare.score_both_ways`).
-    Returns one phrase per protocol (stream model against window model) and `notes_gain`: what
-    scoring the stream model with its notes carried changes against blank windows."""
-    phrases = {f"{protocol}_verdict": compare_phrase("流式模型", scores["stream"][protocol], "滑动窗口模型",
-                                                     scores["window"][protocol]) for protocol in ("windows", "streams")}
-    phrases["notes_gain"] = compare_ppl(scores["stream"]["streams"], scores["stream"]["windows"])
-    return phrases
+def race_facts(scores: dict[str, dict[str, float]], unigram_ppl: float) -> dict[str, float | str]:
+    """The training chapter's race, for its table and verdict: `scores[recipe][protocol]` is a
+    perplexity, recipe "window" or "stream", protocol "windows" or "streams" (see
+    `compare.score_both_ways`). Returns every score as `{recipe}_{protocol}`, one verdict per
+    protocol (stream model against window model), `notes_gain` (what carrying the notes changes
+    for the stream model) and `unigram_verdict` (which models beat word frequencies alone)."""
+    facts: dict[str, float | str] = {f"{recipe}_{protocol}": ppl for recipe, score in scores.items()
+                                     for protocol, ppl in score.items()}
+    for protocol in ("windows", "streams"):
+        facts[f"{protocol}_verdict"] = compare_phrase("流式模型", scores["stream"][protocol], "滑动窗口模型",
+                                                      scores["window"][protocol])
+    facts["notes_gain"] = compare_ppl(scores["stream"]["streams"], scores["stream"]["windows"])
+    beat = [recipe for recipe in ("window", "stream") if min(scores[recipe].values()) < unigram_ppl]
+    facts["unigram_verdict"] = {0: "两个模型都还没追上只看词频的一元语法", 2: "两个模型都越过了只看词频的一元语法"}.get(
+        len(beat), f"只有{'流式' if beat == ['stream'] else '滑动窗口'}模型越过了只看词频的一元语法")
+    return facts
 
 
 def verdict(value: float, references=PTB_PUBLISHED, tie: float = TIE) -> str:

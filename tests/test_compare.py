@@ -12,7 +12,7 @@ from companion.compare import (check_window_scorer, growing_pieces, run_recipe, 
                                unigram_perplexity)
 from companion.corpora import corpus_texts, load_corpus
 from companion.model import ModelConfig, SimpleRnnlm
-from companion.report import (BENCHMARKED, PTB_PUBLISHED, compare_phrase, compare_ppl, gap_note, method_text, race_phrases,
+from companion.report import (BENCHMARKED, PTB_PUBLISHED, compare_phrase, compare_ppl, gap_note, method_text, race_facts,
                               record_facts, verdict)
 from companion.results import published_record
 from companion.train import TrainConfig, evaluate, make_batches, perplexity
@@ -163,12 +163,14 @@ def test_benchmarked_numbers_match_the_benchmark_readme():
     assert (float(cells[-2]), float(cells[-1])) == (BENCHMARKED.untied_valid_ppl, BENCHMARKED.untied_test_ppl)
 
 
-def test_race_phrases_and_the_unigram_floor():
+def test_race_facts_and_the_unigram_floor():
     scores = {"window": {"windows": 100.0, "streams": 110.0}, "stream": {"windows": 95.0, "streams": 80.0}}
-    phrases = race_phrases(scores)
-    assert phrases["windows_verdict"] == "流式模型比滑动窗口模型低 5%"
-    assert phrases["streams_verdict"] == "流式模型比滑动窗口模型低 27%"
-    assert phrases["notes_gain"] == "低 16%"
+    facts = race_facts(scores, unigram_ppl=90.0)
+    assert facts["windows_verdict"] == "流式模型比滑动窗口模型低 5%"
+    assert facts["streams_verdict"] == "流式模型比滑动窗口模型低 27%"
+    assert facts["notes_gain"] == "低 16%"
+    assert facts["stream_streams"] == 80.0 and facts["unigram_verdict"].startswith("只有流式模型")
+    assert race_facts(scores, unigram_ppl=50.0)["unigram_verdict"].startswith("两个模型都还没")
     ids = torch.tensor([0, 1, 1, 2, 2, 2])
     expected = math.exp(-sum(math.log(c / 9) for c in (2, 3, 3, 4, 4, 4)) / 6)  # add-one counts 2, 3, 4 of 9
     assert math.isclose(unigram_perplexity(ids, ids, 3), expected)
