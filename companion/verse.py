@@ -98,9 +98,10 @@ def sample_poem(model: nn.Module, vocab: Vocabulary, form: int | None = None, li
                 acrostic: str | None = None, temperature: float = 0.8, top_k: int | None = None,
                 seed: int | None = None, device: str | torch.device | None = None,
                 max_chars: int = 120) -> str:
-    """One poem. Without `form` (and `acrostic`) the model writes freely until `<eos>` or
-    `max_chars`; with `form` (5 or 7) it writes `lines` lines of that length, marks enforced;
-    with `acrostic` (4 or 8 characters) line i starts with its i-th character.
+    """One poem. Without `form` (and `acrostic`) the model writes freely, from a Han character
+    on, until `<eos>` or `max_chars`; with `form` (5 or 7) it writes `lines` lines of that
+    length, marks enforced; with `acrostic` (4 or 8 characters) line i starts with its i-th
+    character.
     """
     _check_temperature(temperature)
     form, lines = _check_form(vocab, form, lines, acrostic)
@@ -129,7 +130,9 @@ def sample_poem(model: nn.Module, vocab: Vocabulary, form: int | None = None, li
 def _free(writer: _Writer, max_chars: int) -> str:
     text = ""
     while len(text) < max_chars:
-        token = writer.draw()
+        # a poem starts with a Han character: an <eos> (or a mark) drawn first would be an empty
+        # poem, which a model that has never seen the zero state before a poem may well draw
+        token = writer.draw(han_only=not text)
         if token == EOS:
             break
         text += token

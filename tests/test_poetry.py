@@ -115,6 +115,8 @@ def test_sampling_is_seeded_and_leaves_dropout_as_it_was(model, vocab):
     assert sample_poem(model, vocab, form=7, seed=3) == a
     free = sample_poem(model, vocab, seed=1, max_chars=30)
     assert len(free) <= 30 and "<eos>" not in free
+    for seed in range(20):  # a free poem is never empty and starts with a Han character
+        assert re.match(r"[\u4e00-\u9fff]", sample_poem(model, vocab, seed=seed, max_chars=10))
 
 
 def test_the_bigram_baseline_samples_through_the_same_function(quatrains, vocab):
