@@ -197,8 +197,9 @@ def record_facts(record: dict | None) -> dict[str, str]:
     if record is None:
         return {"tang_record": "这一版课程包里还没有完整训练的记录（companion/records/tang_full_run.json），"
                                "所以这里还没有完整训练的数字和诗可看；用 COURSE_FULL_RUN=1 运行本页，就会训练并写出这份记录"}
-    hours = record["wall_seconds"] / 3600
-    wall = f"{hours:.1f} 小时" if hours >= 1 else f"{record['wall_seconds'] / 60:.0f} 分钟"
+    seconds = record["wall_seconds"]
+    wall = (f"{seconds / 3600:.1f} 小时" if seconds >= 3600 else f"{seconds / 60:.0f} 分钟" if seconds >= 60
+            else f"{seconds:.0f} 秒")
     model = record["model_config"]
     facts = {
         "tang_full_ppl": f"{record['test_ppl']:.1f}",
@@ -210,7 +211,7 @@ def record_facts(record: dict | None) -> dict[str, str]:
         "tang_full_model": f"E = {model['embed_dim']}，H = {model['hidden_size']}",
     }
     facts["tang_record"] = (
-        f"这份记录来自 {facts['tang_full_date']} 的一次完整训练：{record['corpus']}，模型 {facts['tang_full_model']}，"
+        f"这份记录来自 {facts['tang_full_date']} 的一次完整训练（数据：{record['corpus']}），模型 {facts['tang_full_model']}，"
         f"训练 {facts['tang_full_epochs']} 轮，在 {facts['tang_full_device']} 上共花了 {wall}；"
         f"测试集上每个字的困惑度是 {facts['tang_full_ppl']}，相当于每个字 {facts['tang_full_bits']} 比特")
     return facts
