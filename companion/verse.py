@@ -10,6 +10,7 @@ character, reading its own notes (the state) all along.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -97,9 +98,10 @@ def sample_poem(model: nn.Module, vocab: Vocabulary, form: int | None = None, li
                 acrostic: str | None = None, temperature: float = 0.8, top_k: int | None = None,
                 seed: int | None = None, device: str | torch.device | None = None,
                 max_chars: int = 120) -> str:
-    """One poem. Without `form` (and `acrostic`) the model writes freely until `<eos>` or
-    `max_chars`; with `form` (5 or 7) it writes `lines` lines of that length, marks enforced;
-    with `acrostic` (4 or 8 characters) line i starts with its i-th character.
+    """One poem. Without `form` (and `acrostic`) the model writes freely, from a Han character
+    on, until `<eos>` or `max_chars`; with `form` (5 or 7) it writes `lines` lines of that
+    length, marks enforced; with `acrostic` (4 or 8 characters) line i starts with its i-th
+    character.
     """
     _check_temperature(temperature)
     form, lines = _check_form(vocab, form, lines, acrostic)
@@ -128,7 +130,9 @@ def sample_poem(model: nn.Module, vocab: Vocabulary, form: int | None = None, li
 def _free(writer: _Writer, max_chars: int) -> str:
     text = ""
     while len(text) < max_chars:
-        token = writer.draw()
+        # a poem starts with a Han character: an <eos> (or a mark) drawn first would be an empty
+        # poem, which a model that has never seen the zero state before a poem may well draw
+        token = writer.draw(han_only=not text)
         if token == EOS:
             break
         text += token
@@ -180,3 +184,45 @@ def showcase(model: nn.Module, vocab: Vocabulary, seed: int = 0, temperature: fl
         },
         "free_form_stats": vars(form_stats(free)),
     }
+
+def format_poem(text: str) -> str:
+    """A poem for reading: a new row after every 。 (two lines of a couplet per row)."""
+    return "".join(line + ("\n" if line.endswith(EVEN_MARK) else "") for line in poem_lines(text)).strip()
+
+
+def record_facts(record: dict | None) -> dict[str, str]:
+    """What the poetry chapter says about a full run's record (`published_record('tang')`), as
+    strings for `glue`: `tang_record` is one sentence either way (without a record: that none has
+    been made yet and how to make one); the other keys are there only with a record."""
+    if record is None:
+        return {"tang_record": "这一版课程包里还没有完整训练的记录（companion/records/tang_full_run.json），"
+                               "所以这里还没有完整训练的数字和诗可看；用 COURSE_FULL_RUN=1 运行本页，就会训练并写出这份记录"}
+    seconds = record["wall_seconds"]
+    wall = (f"{seconds / 3600:.1f} 小时" if seconds >= 3600 else f"{seconds / 60:.0f} 分钟" if seconds >= 60
+            else f"{seconds:.0f} 秒")
+    model = record["model_config"]
+    facts = {
+        "tang_full_ppl": f"{record['test_ppl']:.1f}",
+        "tang_full_bits": f"{math.log2(record['test_ppl']):.2f}",
+        "tang_full_wall": wall,
+        "tang_full_device": record["device"],
+        "tang_full_date": record["created"][:10],
+        "tang_full_epochs": str(len(record["epochs"])),
+        "tang_full_model": f"E = {model['embed_dim']}，H = {model['hidden_size']}",
+    }
+    facts["tang_record"] = (
+        f"这份记录来自 {facts['tang_full_date']} 的一次完整训练（数据：{record['corpus']}），模型 {facts['tang_full_model']}，"
+        f"训练 {facts['tang_full_epochs']} 轮，在 {facts['tang_full_device']} 上共花了 {wall}；"
+        f"测试集上每个字的困惑度是 {facts['tang_full_ppl']}，相当于每个字 {facts['tang_full_bits']} 比特")
+    return facts
+
+
+def showcase_text(showcase_record: dict) -> str:
+    """The poems a run's record keeps (see `showcase`), laid out for reading."""
+    samples = showcase_record["samples"]
+    parts = [f"free (temperature {samples['temperature']}):"]
+    parts += [format_poem(poem) or "(an empty poem: <eos> at once)" for poem in samples["free"]]
+    parts += ["五言 (form=5):", format_poem(samples["form5"]), "七言 (form=7):", format_poem(samples["form7"])]
+    for heads, poem in samples["acrostics"].items():
+        parts += [f"藏头诗 {heads}:", format_poem(poem)]
+    return "\n\n".join(parts)

@@ -77,7 +77,7 @@ WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 TIMEOUT_MS = 30_000
 
 # Chinese searches (in the search box, as a reader types them) and a chapter each must find.
-SEARCHES = {"隐藏状态": "book/memory_relay.html", "梯度消失": "book/forgetting.html"}
+SEARCHES = {"隐藏状态": "book/memory_relay.html", "梯度消失": "book/forgetting.html", "藏头诗": "book/tang_poetry.html"}
 
 
 def toc_pages() -> list[str]:

@@ -42,6 +42,7 @@ def test_chinese_words_are_searchable():
         assert "book/memory_relay" in pages_matching(index, term), term
     assert "book/batching" in pages_matching(index, "批量")
     assert "book/padding" in pages_matching(index, "掩码")
+    assert "book/tang_poetry" in pages_matching(index, "藏头诗")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

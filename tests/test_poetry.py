@@ -115,6 +115,8 @@ def test_sampling_is_seeded_and_leaves_dropout_as_it_was(model, vocab):
     assert sample_poem(model, vocab, form=7, seed=3) == a
     free = sample_poem(model, vocab, seed=1, max_chars=30)
     assert len(free) <= 30 and "<eos>" not in free
+    for seed in range(20):  # a free poem is never empty and starts with a Han character
+        assert re.match(r"[\u4e00-\u9fff]", sample_poem(model, vocab, seed=seed, max_chars=10))
 
 
 def test_the_bigram_baseline_samples_through_the_same_function(quatrains, vocab):
@@ -151,3 +153,28 @@ def test_the_shipped_manifest_matches_the_local_copy_when_present():
     entries = [line.split(maxsplit=1) for line in sums.splitlines() if line.strip()]
     assert len(entries) == 59 and all(len(h) == 64 for h, _ in entries)
     assert json.dumps(entries, ensure_ascii=False).count("poet.tang.") == 58
+
+
+def test_a_full_run_record_is_described_with_its_poems(tmp_path):
+    """The poetry chapter's account of a record, on a throwaway record of a short real run."""
+    from companion.corpora import load_corpus
+    from companion.runs import run_paths, train_run
+    from companion.train import TrainConfig
+    from companion.verse import format_poem, record_facts, showcase, showcase_text
+
+    corpus = load_corpus("tang", max_train_tokens=3000, max_eval_tokens=400)
+    torch.manual_seed(0)
+    model = SimpleRnnlm(ModelConfig(len(corpus.vocab), 8, 16))
+    config = TrainConfig(epochs=1, batch_size=4, seq_len=16, max_batches=5, progress=False)
+    record = train_run(model, corpus.vocab, corpus, config, run_paths("full", "tang", root=tmp_path), "full",
+                       "cpu", showcase=lambda m: showcase(m, corpus.vocab, free_poems=5))
+    facts = record_facts(record)
+    assert facts["tang_full_ppl"] == f"{record['test_ppl']:.1f}" and facts["tang_full_ppl"] in facts["tang_record"]
+    assert record["device"] in facts["tang_record"] and facts["tang_full_wall"].endswith("秒")  # a short run
+    assert record_facts({**record, "wall_seconds": 3 * 3600})["tang_full_wall"] == "3.0 小时"
+    text = showcase_text(record)
+    for heads, poem in record["samples"]["acrostics"].items():
+        assert heads in text and format_poem(poem) in text
+        assert [line[0] for line in poem_lines(poem)] == list(heads)
+    assert "还没有" in record_facts(None)["tang_record"] and set(record_facts(None)) == {"tang_record"}
+    assert format_poem("白日依山盡，黃河入海流。欲窮千里目，更上一層樓。") == "白日依山盡，黃河入海流。\n欲窮千里目，更上一層樓。"
