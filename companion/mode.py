@@ -66,12 +66,17 @@ class RunSettings:
                 f"torch {torch.__version__} · threads {torch.get_num_threads()}")
 
 
-def get_settings(mode: str | None = None, device: str | None = None) -> RunSettings:
-    """The settings for `mode` ('quick'/'full'; default: from COURSE_FULL_RUN) on `device`."""
+def _mode_and_device(mode: str | None, device: str | None) -> tuple[str, str]:
+    """`mode` ('quick'/'full'; default: from COURSE_FULL_RUN) checked, and the device type to use."""
     mode = mode or run_mode()
     if mode not in ("quick", "full"):
         raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
-    device = pick_device(device).type
+    return mode, pick_device(device).type
+
+
+def get_settings(mode: str | None = None, device: str | None = None) -> RunSettings:
+    """The settings for `mode` ('quick'/'full'; default: from COURSE_FULL_RUN) on `device`."""
+    mode, device = _mode_and_device(mode, device)
     if mode == "full":
         # the recipe search in benchmarks/README.md: the article's 100/100 tanh RNN with tied
         # weights and dropout, streaming truncated BPTT, Adam with a cosine learning-rate decay
@@ -95,10 +100,7 @@ def tang_settings(mode: str | None = None, device: str | None = None) -> RunSett
     """The settings of the Tang-poetry chapter: a character-level `SimpleRnnlm` trained with
     streaming truncated BPTT. Quick: the shipped quatrains, 300 steps (about 25 s on 2 busy cores).
     Full: every poem of 全唐诗 (downloaded), E = H = 128 with tied weights, a cosine schedule."""
-    mode = mode or run_mode()
-    if mode not in ("quick", "full"):
-        raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
-    device = pick_device(device).type
+    mode, device = _mode_and_device(mode, device)
     if mode == "full":
         # 8,800 characters x 128: the output layer is most of the work (about 7 min a pass on 2 CPU cores)
         train = TrainConfig(epochs=TANG_FULL_EPOCHS, batch_size=64, seq_len=48, lr=3e-3, lr_schedule="cosine",
