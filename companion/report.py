@@ -81,6 +81,7 @@ def race_facts(scores: dict[str, dict[str, float]], unigram_ppl: float) -> dict[
         facts[f"{protocol}_verdict"] = compare_phrase("流式模型", scores["stream"][protocol], "滑动窗口模型",
                                                       scores["window"][protocol])
     facts["notes_gain"] = compare_ppl(scores["stream"]["streams"], scores["stream"]["windows"])
+    facts["window_notes_gain"] = compare_ppl(scores["window"]["streams"], scores["window"]["windows"])
     beat = [recipe for recipe in ("window", "stream") if min(scores[recipe].values()) < unigram_ppl]
     facts["unigram_verdict"] = {0: "两个模型都还没追上只看词频的一元语法", 2: "两个模型都越过了只看词频的一元语法"}.get(
         len(beat), f"只有{'流式' if beat == ['stream'] else '滑动窗口'}模型越过了只看词频的一元语法")

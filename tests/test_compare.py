@@ -169,6 +169,7 @@ def test_race_facts_and_the_unigram_floor():
     assert facts["windows_verdict"] == "流式模型比滑动窗口模型低 5%"
     assert facts["streams_verdict"] == "流式模型比滑动窗口模型低 27%"
     assert facts["notes_gain"] == "低 16%"
+    assert facts["window_notes_gain"] == "高 10%"  # a window model never learned to use carried notes
     assert facts["stream_streams"] == 80.0 and facts["unigram_verdict"].startswith("只有流式模型")
     assert race_facts(scores, unigram_ppl=50.0)["unigram_verdict"].startswith("两个模型都还没")
     ids = torch.tensor([0, 1, 1, 2, 2, 2])
