@@ -32,8 +32,7 @@ from .results import load_results, save_results
 from .runs import RunPaths, run_paths, train_run
 from .runtime import pick_device, set_seed
 from .train import RECIPES, TrainConfig, evaluate_ids, perplexity
-from .verse import sample_poem
-from .verse import showcase as verse_showcase
+from .verse import sample_poem, showcase as verse_showcase
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .poetry import poems_text, shipped_quatrains, split_poems
 from .ptb import PTBError, load_ptb_text
+from .tang import load_tang
 from .toy import toy_splits
 from .vocab import Vocabulary
 
@@ -111,9 +113,6 @@ def load_tang_corpus(everything: bool = False, root: str | os.PathLike | None = 
     """Tang poems as characters: the shipped quatrains, or with `everything` all of 全唐诗
     (downloaded and verified like PTB). Whole poems go to train/valid/test (90/5/5 %); the
     character vocabulary is built on the training poems only (`min_freq`: rarer -> `<unk>`)."""
-    from .poetry import poems_text, shipped_quatrains, split_poems
-    from .tang import load_tang
-
     poem_set = load_tang(root, download=download) if everything else shipped_quatrains()
     parts = split_poems(poem_set.poems, seed=seed)
     texts = {split: poems_text(parts[split]) for split in ("train", "valid", "test")}

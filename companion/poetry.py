@@ -30,7 +30,7 @@ ODD_MARK, EVEN_MARK = "，", "。"  # the usual pattern: "，" after lines 1, 3,
 FORMS = (5, 7)
 SHIPPED = "tang_quatrains.jsonl.gz"  # the quatrains of 全唐诗, shipped in companion/records
 _NOTE = re.compile(r"[（(][^）)]*[）)]")  # editorial notes such as （一作秋）
-_HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+$")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+")  # CJK ideographs
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,11 @@ class PoemSet:
     dropped: int  # poems left out: empty, or with characters that are not Han after cleaning
 
 
+def is_han(text: str) -> bool:
+    """True if `text` is one or more Han characters (CJK ideographs, extensions included)."""
+    return bool(_HAN.fullmatch(text))
+
+
 def split_lines(paragraphs: Iterable[str]) -> list[str]:
     """Cut a poem's paragraphs into lines that each end with one of `LINE_MARKS`."""
     lines, current = [], ""
@@ -82,7 +87,7 @@ def parse_poem(entry: dict) -> Poem | None:
         return None
     paragraphs = [_NOTE.sub("", p) for p in entry["paragraphs"] if isinstance(p, str)]
     lines = split_lines(paragraphs)
-    if not lines or not all(len(line) > 1 and _HAN.match(line[:-1]) for line in lines):
+    if not lines or not all(len(line) > 1 and is_han(line[:-1]) for line in lines):
         return None  # empty, missing characters (□), Latin letters, nested notes, ...
     return Poem(str(entry.get("title", "")), str(entry.get("author", "")), tuple(lines))
 

@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import download
 from .download import DownloadError, DownloadSettingError, Source, fetch, source_root, verify_file
 
 __all__ = ["PTBError", "PTBSettingError", "PTB_FILES", "PTB_SPLITS", "SplitFile", "load_ptb_text",
@@ -84,9 +85,7 @@ def ptb_available(root: str | os.PathLike | None = None) -> bool:
 
 def manual_instructions(folder: Path, base_url: str) -> str:
     """How to get the files without this module's help (appended to every download error)."""
-    from .download import manual_instructions as instructions
-
-    return instructions(ptb_source(), folder, base_url)
+    return download.manual_instructions(ptb_source(), folder, base_url)
 
 
 def ptb_path(split: str, root: str | os.PathLike | None = None, base_url: str | None = None,

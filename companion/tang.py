@@ -21,7 +21,7 @@ import re
 from importlib import resources
 
 from .download import DownloadError, DownloadSettingError, Source, available, fetch
-from .poetry import PoemSet
+from .poetry import PoemSet, parse_poems
 
 TANG_COMMIT = "99ebbef7e1345c0985c44b9fd96a3f9e776f117b"
 ROOT_ENV = "COURSE_POETRY_ROOT"
@@ -68,8 +68,6 @@ def load_tang(root: str | os.PathLike | None = None, download: bool = True, **op
 
     `options` are those of `download.fetch` (base_url, timeout, attempts, backoff).
     """
-    from .poetry import parse_poems
-
     poems, dropped = [], 0
     for name in tang_files():
         path = fetch(tang_source(), name, root=root, download=download, **options)

@@ -11,19 +11,17 @@ character, reading its own notes (the state) all along.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .generate import _check_temperature, next_token_distribution
-from .poetry import EVEN_MARK, FORMS, LINE_MARKS, ODD_MARK
+from .poetry import EVEN_MARK, FORMS, LINE_MARKS, ODD_MARK, is_han
 from .runtime import model_device
 from .vocab import EOS, Vocabulary
 
 ACROSTIC_LENGTHS = (4, 8)  # a 绝句 or a 律诗
-_HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]$")
 
 
 @dataclass
@@ -75,7 +73,7 @@ class _Writer:
         self.generator = torch.Generator()
         self.generator.manual_seed(seed) if seed is not None else self.generator.seed()
         self.state, self.logits = None, None
-        han = [i for i, tok in enumerate(vocab.id_to_token) if _HAN.match(tok)]
+        han = [i for i, tok in enumerate(vocab.id_to_token) if len(tok) == 1 and is_han(tok)]
         self.han_only = torch.full((len(vocab),), float("-inf"))
         self.han_only[han] = 0.0  # added to the logits: every other token becomes impossible
         self.feed(EOS)  # a poem starts where the previous one ended
@@ -156,7 +154,7 @@ def _check_form(vocab: Vocabulary, form, lines, acrostic) -> tuple[int | None, i
         raise ValueError("an acrostic needs a form: pass form=5 (五言) or form=7 (七言)")
     if len(acrostic) not in ACROSTIC_LENGTHS:
         raise ValueError(f"acrostic must have 4 characters (a 绝句) or 8 (a 律诗), got {len(acrostic)}: {acrostic!r}")
-    missing = [c for c in acrostic if c not in vocab or not _HAN.match(c)]
+    missing = [c for c in acrostic if c not in vocab or not is_han(c)]
     if missing:
         raise ValueError(f"acrostic characters {''.join(missing)!r} are not in the model's vocabulary; it was "
                          "trained on traditional script (e.g. 風, not 风): use characters it has seen")
