@@ -95,6 +95,12 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     return None
 
 
+def glue_all(values: dict[str, Any] | None = None, /, **more: Any) -> None:
+    """`glue` each name and value, in order: `glue_all(n_train=len(train), n_valid=len(valid))`."""
+    for name, value in {**(values or {}), **more}.items():
+        glue(name, value)
+
+
 def run_banner(settings: RunSettings) -> str:
     """The line every chapter prints at its top: how this page was run."""
     text = "本页运行方式 (run mode)\n" + settings.describe().replace(" · ", "\n")  # short lines: no scrolling

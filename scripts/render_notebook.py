@@ -136,11 +136,11 @@ class Context:
             for f, _, name in GLUE_CALL.findall(cell.source):
                 pattern = re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(name)) if f else re.escape(name)
                 glue_cells.append((re.compile(pattern + "$"), i))
-            if re.search(r"\bglue\(\s*(?!f[\"'])[a-z_]", cell.source):  # glue(key, value) in a loop:
+            if re.search(r"\bglue\(\s*(?!f[\"'])[a-z_]|\bglue_all\(", cell.source):  # glue(key, ...) in a loop, glue_all:
                 glue_cells.append((None, i))  # keys computed at run time (e.g. from a package function)
                 for name in re.findall(r"""["']([A-Za-z_]\w*)["']""", cell.source):  # its string keys
                     glue_cells.append((re.compile(re.escape(name) + "$"), i))
-                for name in re.findall(r"\b([A-Za-z_]\w*)=(?!=)", cell.source):  # ... or dict(key=value) keys
+                for name in re.findall(r"\b([A-Za-z_]\w*)=(?!=)", cell.source):  # ... or keyword (key=value) keys
                     glue_cells.append((re.compile(re.escape(name) + "$"), i))
         return cls(Book.load(root), md, glue_cells)
 

@@ -45,6 +45,11 @@ def test_on_colab_a_value_is_shown_as_one_line(without_myst_nb, shown):
     assert all(raw for _, raw in shown)
 
 
+def test_glue_all_glues_each_value_in_order(without_myst_nb, shown):
+    assert notebook.glue_all({"a": 1}, b=2.5, c="x") is None
+    assert [obj["text/plain"] for obj, _ in shown] == ["a = 1", "b = 2.5", "c = x"]
+
+
 def test_in_the_book_build_glue_records_and_shows_nothing_itself(monkeypatch, shown):
     recorded = []
     fake = type(sys)("myst_nb")
