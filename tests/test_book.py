@@ -126,3 +126,30 @@ def test_chapter_starts_with_hidden_setup_then_shows_its_run_mode(md):
 def test_every_notebook_page_is_in_the_toc():
     listed = {str(ROOT / f) for f in toc_files()}
     assert {str(p.with_suffix("")) for p in PAGES} <= listed
+
+
+# -- typography --
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def prose_lines(md: Path):
+    """(line number, text) of the page's prose: outside code cells and code blocks, inline code removed."""
+    stack = []  # open fences: (backticks, is_code)
+    for number, line in enumerate(md.read_text(encoding="utf-8").splitlines(), start=1):
+        fence = re.match(r"^\s*(`{3,}|~{3,})(.*)$", line)
+        if fence:
+            tick, rest = fence.group(1), fence.group(2).strip()
+            if stack and not rest and stack[-1][0] == tick:
+                stack.pop()
+            elif not (stack and stack[-1][1]):
+                stack.append((tick, not rest.startswith("{") or rest.startswith("{code-cell")))
+        elif not (stack and stack[-1][1]):
+            yield number, re.sub(r"`[^`]*`", "", line)
+
+
+@pytest.mark.parametrize("md", sorted((ROOT / "book").glob("*.md")), ids=lambda p: p.name)
+def test_chinese_prose_uses_chinese_quotation_marks(md):
+    # Sphinx's smartquotes turns an ASCII " beside a Chinese character into a closing ” on both sides.
+    bad = [f"{md.name}:{n}: {text.strip()}" for n, text in prose_lines(md) if '"' in text and CJK.search(text)]
+    assert not bad, "write “…” in Chinese prose:\n" + "\n".join(bad)
