@@ -92,7 +92,7 @@ def test_verdict_of_the_shipped_record_is_honest():
     text = verdict(record["test_ppl"])
     kn5, rnnlm = PTB_PUBLISHED
     assert text.startswith(f"比 {kn5.name_zh}（141.2）低 12%，")
-    assert f"和 {rnnlm.name_zh}（124.7）持平（相差 0.3%" in text  # 124.4 vs 124.7 is not a win
+    assert f"和 {rnnlm.name_zh}（124.7）持平（只差 0.3%" in text  # 124.4 vs 124.7 is not a win
     assert compare_phrase("流式模型", 90.0, "滑动窗口模型", 100.0) == "流式模型比滑动窗口模型低 10%"
 
 
@@ -128,6 +128,16 @@ def test_gap_note_covers_overfitting_and_dropout():
     assert "丢弃开着" in gap_note(record)
 
 
+def test_gap_note_explains_early_epochs_above_validation():
+    record = published_record("ptb")  # epoch 1: train 416 (running mean, dropout on) over valid 230
+    above = [e["epoch"] for e in record["epochs"] if e["train_ppl"] > e["valid_ppl"]]
+    assert above[0] == 1
+    assert f"前 {len(above)} 轮" in gap_note(record) or "第 1 轮" in gap_note(record)
+    no_dropout = copy.deepcopy(record)
+    no_dropout["model_config"]["dropout"] = 0.0
+    assert "丢弃也开着" not in gap_note(no_dropout)
+
+
 def test_corpus_texts_are_what_the_corpus_encodes():
     sentences = {"train": 30, "valid": 5, "test": 5}
     corpus = load_corpus("toy", toy_sentences=sentences)
@@ -161,6 +171,7 @@ def test_benchmarked_numbers_match_the_benchmark_readme():
     cells = [cell.strip() for cell in first_run.strip("|").split("|")]
     assert cells[3:] and int(cells[3]) == BENCHMARKED.untied_epochs
     assert (float(cells[-2]), float(cells[-1])) == (BENCHMARKED.untied_valid_ppl, BENCHMARKED.untied_test_ppl)
+    assert f"lr={BENCHMARKED.untied_lr:g} plateau clip={BENCHMARKED.untied_clip:.1f}" in cells[2]
 
 
 def test_race_facts_and_the_unigram_floor():
