@@ -27,7 +27,7 @@ class RNNCell(nn.Module):
     """One step of an Elman RNN. The job of a cell is to read one input vector and the
     previous note (hidden state) and write the next note.
 
-    Shapes: x_t (B, D), h_prev (B, H) -> h_t (B, H).
+    Shapes: x_t (B, E), h_prev (B, H) -> h_t (B, H), with E = input_size (the word-vector size).
     """
 
     def __init__(self, input_size: int, hidden_size: int):
@@ -49,8 +49,9 @@ class RNNCell(nn.Module):
 class HandRNN(nn.Module):
     """A one-layer, batch-first RNN built from `RNNCell`: a Python loop over time.
 
-    forward(x (B, T, D), h0 (1, B, H) or None) -> (outputs (B, T, H), h_n (1, B, H)),
-    exactly like `nn.RNN(D, H, batch_first=True)`.
+    forward(x (B, T, E), h0 (1, B, H) or None) -> (outputs (B, T, H), h_n (1, B, H)),
+    like a one-layer `nn.RNN(E, H, batch_first=True)`; unlike nn.RNN it refuses unbatched
+    (T, E) input and has no num_layers, dropout or bidirectional options.
     """
 
     def __init__(self, input_size: int, hidden_size: int):
@@ -250,11 +251,11 @@ def check_state(state, shape: tuple[int, int, int], like: torch.Tensor, name: st
 
 
 def _check_rnn_input(x: torch.Tensor, h0: State | None, cell: RNNCell) -> None:
-    """HandRNN's input checks: x (B, T, D) with B, T >= 1 and the weights' dtype and device;
+    """HandRNN's input checks: x (B, T, E) with B, T >= 1 and the weights' dtype and device;
     h0 None or (1, B, H), as nn.RNN demands (it would refuse extra layers or another batch size)."""
-    D, weight = cell.input_size, cell.W_xh
-    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[2] != D or 0 in x.shape[:2]:
-        raise ValueError(f"x must be a (B, T, {D}) tensor with B, T >= 1, got {_describe(x)}")
+    E, weight = cell.input_size, cell.W_xh
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[2] != E or 0 in x.shape[:2]:
+        raise ValueError(f"x must be a (B, T, {E}) tensor with B, T >= 1, got {_describe(x)}")
     if x.dtype != weight.dtype or x.device != weight.device:
         raise TypeError(f"x must be {weight.dtype} on {weight.device} like the weights, got "
                         f"{x.dtype} on {x.device}; convert it with x.to(weight)")

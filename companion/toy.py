@@ -6,9 +6,11 @@
     the birds sing .                         (simple sentence)
 
 To choose between "runs" and "run" a language model has to remember whether the subject was
-singular or plural across the words in between. The noun in between (the *attractor*:
-"girls", "boxes") has its own number, drawn independently of the subject's, so the word just
-before the main verb says nothing about the right form: only memory helps. This is the
+singular or plural across the words in between. The noun in between ("girls", "boxes") has
+its own number, drawn independently of the subject's, so the word just before the main verb
+says nothing about the right form: only memory helps. When that noun's number is the opposite
+of the subject's it is an *attractor* (Linzen et al.'s term), which happens in about half
+of the items. This is the
 agreement test of Linzen, Dupoux & Goldberg (2016), "Assessing the ability of LSTMs to learn
 syntax-sensitive dependencies", shrunk to ~90 words so that a small RNN learns it in seconds.
 

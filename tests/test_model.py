@@ -5,13 +5,13 @@ from torch import nn
 from companion.model import (HandRNN, ModelConfig, RNNCell, SimpleRnnlm, copy_rnn_weights,
                              count_parameters, detach_state)
 
-B, T, D, H, V = 3, 7, 5, 4, 11
+B, T, E, H, V = 3, 7, 5, 4, 11  # E: input (word-vector) size
 
 
 def test_cell_is_the_formula():
     torch.manual_seed(0)
-    cell = RNNCell(D, H)
-    x, h = torch.randn(B, D), torch.randn(B, H)
+    cell = RNNCell(E, H)
+    x, h = torch.randn(B, E), torch.randn(B, H)
     expected = torch.tanh(x @ cell.W_xh.T + h @ cell.W_hh.T + cell.b)
     assert torch.equal(cell(x, h), expected)
 
@@ -19,12 +19,12 @@ def test_cell_is_the_formula():
 @pytest.mark.parametrize("direction", ["hand_to_torch", "torch_to_hand"])
 def test_hand_rnn_matches_torch_rnn_outputs_and_gradients(direction):
     torch.manual_seed(0)
-    hand, ref = HandRNN(D, H), nn.RNN(D, H, batch_first=True)
+    hand, ref = HandRNN(E, H), nn.RNN(E, H, batch_first=True)
     if direction == "hand_to_torch":
         copy_rnn_weights(hand, ref)
     else:
         copy_rnn_weights(ref, hand)
-    x, h0 = torch.randn(B, T, D), torch.randn(1, B, H)
+    x, h0 = torch.randn(B, T, E), torch.randn(1, B, H)
     out_h, hn_h = hand(x, h0)
     out_r, hn_r = ref(x, h0)
     torch.testing.assert_close(out_h, out_r, atol=1e-5, rtol=1e-5)
@@ -42,8 +42,8 @@ def test_hand_rnn_matches_torch_rnn_outputs_and_gradients(direction):
 
 def test_lm_with_hand_cell_matches_lm_with_torch_rnn():
     torch.manual_seed(0)
-    hand = SimpleRnnlm(ModelConfig(V, D, H, cell="hand"))
-    ref = SimpleRnnlm(ModelConfig(V, D, H, cell="torch"))
+    hand = SimpleRnnlm(ModelConfig(V, E, H, cell="hand"))
+    ref = SimpleRnnlm(ModelConfig(V, E, H, cell="torch"))
     ref.embedding.load_state_dict(hand.embedding.state_dict())
     ref.affine.load_state_dict(hand.affine.state_dict())
     copy_rnn_weights(hand.rnn, ref.rnn)
@@ -60,7 +60,7 @@ def test_lm_with_hand_cell_matches_lm_with_torch_rnn():
 
 def test_state_carries_memory_across_calls():
     torch.manual_seed(0)
-    model = SimpleRnnlm(ModelConfig(V, D, H, num_layers=2))
+    model = SimpleRnnlm(ModelConfig(V, E, H, num_layers=2))
     x = torch.randint(0, V, (B, 2 * T))
     whole, _ = model(x)
     first, state = model(x[:, :T])
@@ -85,8 +85,8 @@ def test_bad_configs_and_inputs_are_explained():
     with pytest.raises(ValueError, match="num_layers"):
         ModelConfig(V, num_layers=2, cell="hand")
     with pytest.raises(ValueError, match=r"\(B, T\)"):
-        SimpleRnnlm(ModelConfig(V, D, H))(torch.zeros(B, T))
+        SimpleRnnlm(ModelConfig(V, E, H))(torch.zeros(B, T))
     with pytest.raises(TypeError, match="copy_rnn_weights"):
         copy_rnn_weights(nn.Linear(2, 2), nn.RNN(2, 2))
     with pytest.raises(ValueError, match="sizes differ"):
-        copy_rnn_weights(HandRNN(D, H), nn.RNN(D, H + 1))
+        copy_rnn_weights(HandRNN(E, H), nn.RNN(E, H + 1))
