@@ -119,7 +119,8 @@ class StreamBatcher:
     Chunk k holds columns `[k*T, (k+1)*T)`; the last one may be shorter. Because row b of
     chunk k+1 continues row b of chunk k, the caller passes the (detached) final state of
     one chunk as the initial state of the next: memory longer than `seq_len`, while
-    gradients flow back at most `seq_len` steps. Each token is a target once per epoch.
+    gradients flow back at most `seq_len` steps. Each token is a target at most once per epoch:
+    all but the first token of each row (and the `len(ids) % B` tail that `batchify` drops).
     """
 
     def __init__(self, ids: Sequence[int] | torch.Tensor, batch_size: int, seq_len: int):
