@@ -44,7 +44,7 @@ class RunSettings:
     toy_sentences: dict = field(default_factory=dict)  # split -> sentences of the toy language
     dropout: float = 0.0  # the language model's dropout (0 = the article's model)
     tie_weights: bool = False  # share the embedding and output matrices (E == H)
-    compare_seconds: float = 10.0  # training seconds per recipe when the training chapter races two
+    compare_seconds: float = 20.0  # training seconds per recipe when the training chapter races two
     corpus: str | None = None  # the corpus these settings are for, when they are for one ("tang", "tang-all")
 
     def model_config(self, vocab_size: int) -> ModelConfig:

@@ -86,7 +86,7 @@ def race_facts(scores: dict[str, dict[str, float]], unigram_ppl: float) -> dict[
     facts["notes_gain"] = compare_ppl(scores["stream"]["streams"], scores["stream"]["windows"])
     facts["window_notes_gain"] = compare_ppl(scores["window"]["streams"], scores["window"]["windows"])
     beat = [recipe for recipe in ("window", "stream") if min(scores[recipe].values()) < unigram_ppl]
-    facts["unigram_verdict"] = {0: "两个模型都还没追上只看词频的一元语法", 2: "两个模型都越过了只看词频的一元语法"}.get(
+    facts["unigram_verdict"] = {0: "两个模型都还没追上只看词频的一元语法（训练的时间太短，这里只有两者的相对高低有意义）", 2: "两个模型都越过了只看词频的一元语法"}.get(
         len(beat), f"只有{'流式' if beat == ['stream'] else '滑动窗口'}模型越过了只看词频的一元语法")
     return facts
 
@@ -129,7 +129,7 @@ def method_text(train_config: dict) -> str:
     if train_config.get("clip") is not None:
         parts.append(f"梯度裁剪（总范数不超过 {train_config['clip']:g}）")
     if train_config.get("lr_schedule") == "cosine":
-        parts.append(f"余弦学习率（{train_config['epochs']} 轮里从 {train_config['lr']:g} 降到 {train_config['lr_min']:g}）")
+        parts.append(f"余弦学习率（{train_config['epochs']} 轮里按轮从 {train_config['lr']:g} 降向 {train_config['lr_min']:g}）")
     elif train_config.get("lr_decay", 1.0) < 1.0:
         parts.append(f"验证损失不再下降时学习率乘以 {train_config['lr_decay']:g}")
     if train_config.get("patience") is not None:
