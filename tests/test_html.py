@@ -64,6 +64,15 @@ def test_wrapped_chinese_lines_show_no_gaps(chapter):
     assert not gaps, gaps[:2]
 
 
+@pytest.mark.parametrize("page", [*CHAPTERS, "glossary"])
+def test_no_markdown_emphasis_left_unrendered(page):
+    # `**` beside Chinese punctuation is not always a delimiter in CommonMark: it then shows as is.
+    html = (HTML / "book" / f"{page}.html").read_text(encoding="utf-8")
+    text = re.sub(r"<(script|style|pre|code)\b.*?</\1>", "", html, flags=re.S)
+    leftovers = [line.strip()[:80] for line in re.sub(r"<[^>]+>", "", text).splitlines() if "**" in line]
+    assert not leftovers, "move the punctuation outside the **...**: " + " | ".join(leftovers)
+
+
 def test_theme_strings_are_chinese():
     page = (HTML / "book" / "memory_relay.html").read_text(encoding="utf-8")
     assert "Search this book" not in page and "在本书中搜索" in page
