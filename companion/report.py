@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["BENCHMARKED", "Benchmarked", "PTB_PUBLISHED", "Reference", "TIE", "compare_phrase", "compare_ppl",
-           "gap_note", "method_text", "race_facts", "record_facts", "regularization_text", "verdict"]
+           "gap_note", "method_text", "race_facts", "record_facts", "regularization_text", "unigram_verdict", "verdict"]
 
 # Two perplexities closer than this (relative) are a tie: one seed of a run moves the test
 # perplexity by about a percent, so a smaller gap says nothing about which model is better.
@@ -85,10 +85,29 @@ def race_facts(scores: dict[str, dict[str, float]], unigram_ppl: float) -> dict[
                                                       scores["window"][protocol])
     facts["notes_gain"] = compare_ppl(scores["stream"]["streams"], scores["stream"]["windows"])
     facts["window_notes_gain"] = compare_ppl(scores["window"]["streams"], scores["window"]["windows"])
-    beat = [recipe for recipe in ("window", "stream") if min(scores[recipe].values()) < unigram_ppl]
-    facts["unigram_verdict"] = {0: "两个模型都还没追上只看词频的一元语法（训练的时间太短，这里只有两者的相对高低有意义）", 2: "两个模型都越过了只看词频的一元语法"}.get(
-        len(beat), f"只有{'流式' if beat == ['stream'] else '滑动窗口'}模型越过了只看词频的一元语法")
+    facts["unigram_verdict"] = unigram_verdict(scores, unigram_ppl)
     return facts
+
+
+_RECIPE_ZH = {"window": "滑动窗口模型", "stream": "流式模型"}
+_PROTOCOL_ZH = {"windows": "从零状态的窗口", "streams": "传递笔记的流"}
+_OWN_PROTOCOL = {"window": "windows", "stream": "streams"}  # how each recipe is scored while it trains
+
+
+def unigram_verdict(scores: dict[str, dict[str, float]], unigram_ppl: float) -> str:
+    """Which models beat word frequencies alone, each scored the way it was trained, and any
+    protocol under which a model that beats it on its own protocol does not."""
+    own = {recipe: scores[recipe][_OWN_PROTOCOL[recipe]] < unigram_ppl for recipe in ("window", "stream")}
+    beat = [recipe for recipe, ok in own.items() if ok]
+    text = "按各自训练时的量法，" + {
+        0: "两个模型都还没追上只看词频的一元语法（训练的时间太短，这里只有两者的相对高低有意义）",
+        1: f"只有{_RECIPE_ZH[beat[0]] if beat else ''}越过了只看词频的一元语法",
+        2: "两个模型都越过了只看词频的一元语法"}[len(beat)]
+    for recipe in beat:
+        for protocol, ppl in scores[recipe].items():
+            if ppl >= unigram_ppl:
+                text += f"；不过{_RECIPE_ZH[recipe]}换用{_PROTOCOL_ZH[protocol]}来量（{ppl:.0f}），还不如一元语法"
+    return text
 
 
 def verdict(value: float, references=PTB_PUBLISHED, tie: float = TIE) -> str:

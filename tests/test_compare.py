@@ -13,7 +13,7 @@ from companion.compare import (check_window_scorer, growing_pieces, run_recipe, 
 from companion.corpora import corpus_texts, load_corpus
 from companion.model import ModelConfig, SimpleRnnlm
 from companion.report import (BENCHMARKED, PTB_PUBLISHED, compare_phrase, compare_ppl, gap_note, method_text, race_facts,
-                              record_facts, verdict)
+                              record_facts, unigram_verdict, verdict)
 from companion.results import published_record
 from companion.train import TrainConfig, evaluate, make_batches, perplexity
 from companion.vocab import Vocabulary
@@ -181,8 +181,12 @@ def test_race_facts_and_the_unigram_floor():
     assert facts["streams_verdict"] == "流式模型比滑动窗口模型低 27%"
     assert facts["notes_gain"] == "低 16%"
     assert facts["window_notes_gain"] == "高 10%"  # a window model never learned to use carried notes
-    assert facts["stream_streams"] == 80.0 and facts["unigram_verdict"].startswith("只有流式模型")
-    assert race_facts(scores, unigram_ppl=50.0)["unigram_verdict"].startswith("两个模型都还没")
+    assert facts["stream_streams"] == 80.0
+    assert facts["unigram_verdict"] == ("按各自训练时的量法，只有流式模型越过了只看词频的一元语法；"
+                                        "不过流式模型换用从零状态的窗口来量（95），还不如一元语法")
+    assert race_facts(scores, unigram_ppl=50.0)["unigram_verdict"].startswith("按各自训练时的量法，两个模型都还没")
+    both = unigram_verdict(scores, unigram_ppl=120.0)
+    assert both == "按各自训练时的量法，两个模型都越过了只看词频的一元语法"  # every score below the floor: no exception
     ids = torch.tensor([0, 1, 1, 2, 2, 2])
     expected = math.exp(-sum(math.log(c / 9) for c in (2, 3, 3, 4, 4, 4)) / 6)  # add-one counts 2, 3, 4 of 9
     assert math.isclose(unigram_perplexity(ids, ids, 3), expected)
