@@ -180,9 +180,10 @@ def _unwritable_heads(vocab: Vocabulary, acrostic: str) -> str:
         problems.append(f"{named(simplified)}: looks simplified and never occurs in the Tang quatrains, which "
                         "are in traditional script: type the traditional form (e.g. 風, not 风)")
     if rare:
-        problems.append(f"{named(rare)}: not in the model's vocabulary (its training text had fewer than min_freq "
-                        "of each, or none): choose another character, or build the vocabulary with a lower "
-                        "min_freq (min_freq=1 keeps every character of the training text) and train again")
+        them = "them" if len(rare) > 1 else "it"
+        problems.append(f"{named(rare)}: not in the model's vocabulary (its training text had {them} fewer than "
+                        "min_freq times, or never): choose another character, or build the vocabulary with a "
+                        "lower min_freq (min_freq=1 keeps every character of the training text) and train again")
     return "; ".join(problems)
 
 
