@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 from torch import nn
 
 from .generate import _check_temperature, next_token_distribution
-from .poetry import EVEN_MARK, FORMS, LINE_MARKS, ODD_MARK, is_han
+from .poetry import EVEN_MARK, FORMS, LINE_MARKS, ODD_MARK, is_han, shipped_quatrains
 from .runtime import model_device
 from .vocab import EOS, Vocabulary
 
@@ -31,6 +32,8 @@ class FormStats:
     right_length: float  # fraction of lines with 5 or 7 characters before their mark
     right_marks: float  # fraction of lines ending in the expected mark: ，after odd lines, 。after even
     consistent: float  # fraction of poems (2+ lines) whose lines all have one length, 5 or 7
+    lines_per_poem: float  # mean number of lines per poem (a 绝句 has 4, a 律诗 8)
+    four_lines: float  # fraction of poems with exactly 4 lines, as many as a 绝句
 
 
 def poem_lines(text: str) -> list[str]:
@@ -61,7 +64,9 @@ def form_stats(poems: list[str]) -> FormStats:
     right_marks = sum(line[-1] == mark for line, mark in zip(lines, expected)) / len(lines)
     multi = [poem for poem in all_lines if len(poem) >= 2]
     consistent = sum(len({length(l) for l in poem}) == 1 and length(poem[0]) in FORMS for poem in multi)
-    return FormStats(len(poems), len(lines), right_length, right_marks, consistent / max(1, len(multi)))
+    return FormStats(poems=len(poems), lines=len(lines), right_length=right_length, right_marks=right_marks,
+                     consistent=consistent / max(1, len(multi)), lines_per_poem=len(lines) / len(poems),
+                     four_lines=sum(len(poem) == 4 for poem in all_lines) / len(poems))
 
 
 class _Writer:
@@ -154,11 +159,52 @@ def _check_form(vocab: Vocabulary, form, lines, acrostic) -> tuple[int | None, i
         raise ValueError("an acrostic needs a form: pass form=5 (五言) or form=7 (七言)")
     if len(acrostic) not in ACROSTIC_LENGTHS:
         raise ValueError(f"acrostic must have 4 characters (a 绝句) or 8 (a 律诗), got {len(acrostic)}: {acrostic!r}")
-    missing = [c for c in acrostic if c not in vocab or not is_han(c)]
-    if missing:
-        raise ValueError(f"acrostic characters {''.join(missing)!r} are not in the model's vocabulary; it was "
-                         "trained on traditional script (e.g. 風, not 风): use characters it has seen")
+    problem = _unwritable_heads(vocab, acrostic)
+    if problem:
+        raise ValueError(f"acrostic {acrostic!r} cannot be written: {problem}")
     return form, len(acrostic)
+
+
+def _unwritable_heads(vocab: Vocabulary, acrostic: str) -> str:
+    """Why some characters of `acrostic` cannot head a line ('' if all can), and what to do."""
+    chars = "".join(dict.fromkeys(acrostic))  # each character once
+    not_han = "".join(c for c in chars if not is_han(c))
+    unknown = [c for c in chars if is_han(c) and c not in vocab]
+    simplified = "".join(c for c in unknown if _looks_simplified(c))
+    rare = "".join(c for c in unknown if c not in simplified)
+    named = lambda chars: f"character{'s' if len(chars) > 1 else ''} {chars!r}"  # noqa: E731
+    problems = []
+    if not_han:
+        problems.append(f"{named(not_han)}: not Han; every line of a poem starts with a Han character")
+    if simplified:
+        problems.append(f"{named(simplified)}: looks simplified and never occurs in the Tang quatrains, which "
+                        "are in traditional script: type the traditional form (e.g. 風, not 风)")
+    if rare:
+        them = "them" if len(rare) > 1 else "it"
+        problems.append(f"{named(rare)}: not in the model's vocabulary (its training text had {them} fewer than "
+                        "min_freq times, or never): choose another character, or build the vocabulary with a "
+                        "lower min_freq (min_freq=1 keeps every character of the training text) and train again")
+    return "; ".join(problems)
+
+
+def _looks_simplified(char: str) -> bool:
+    """True for a character of the simplified charset (GB 2312) that the traditional one (Big5)
+    lacks, e.g. 风 (風), and that the Tang quatrains never use: a few such forms (黄, 来) do occur
+    in them, and a model may lack those only because they are rare, not because of the script."""
+    def encodes(codec: str) -> bool:
+        try:
+            char.encode(codec)
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    return encodes("gb2312") and not encodes("big5") and char not in _quatrain_characters()
+
+
+@lru_cache(maxsize=1)
+def _quatrain_characters() -> frozenset[str]:
+    """Every character of the shipped Tang quatrains (read once, and only for an error message)."""
+    return frozenset("".join(poem.text for poem in shipped_quatrains().poems))
 
 
 SHOWCASE_ACROSTICS = ("春夏秋冬", "風花雪月", "山高水長")

@@ -1,6 +1,7 @@
 """Tang poems: parsing, forms, the shipped quatrains, constrained sampling and its errors."""
 import json
 import re
+from collections import Counter
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from companion.model import ModelConfig, SimpleRnnlm
-from companion.poetry import (Poem, parse_poem, parse_poems, poems_text, shipped_quatrains, split_lines,
+from companion.poetry import (Poem, is_han, parse_poem, parse_poems, poems_text, shipped_quatrains, split_lines,
                               split_poems, write_quatrains)
 from companion.toy import BigramModel
 from companion.verse import form_stats, poem_lines, sample_poem
@@ -87,9 +88,18 @@ def test_form_stats():
     stats = form_stats(["白日依山盡，黃河入海流。", "白日依山，黃河入海流，"])
     assert stats.lines == 4 and stats.right_length == 0.75 and stats.right_marks == 0.75
     assert stats.consistent == 0.5
+    assert stats.lines_per_poem == 2 and stats.four_lines == 0  # two couplets: no 绝句 among them
     assert poem_lines("白日依山盡，黃河") == ["白日依山盡，", "黃河"]
     with pytest.raises(ValueError):
         form_stats([])
+
+
+def test_form_stats_counts_lines_per_poem():
+    quatrain = "白日依山盡，黃河入海流。欲窮千里目，更上一層樓。"
+    stats = form_stats([quatrain, quatrain, "白日依山盡，黃河入海流。", quatrain + "白日依山盡，黃河入海流。"])
+    assert stats.lines == 4 + 4 + 2 + 6 and stats.lines_per_poem == 4
+    assert stats.four_lines == 0.5  # a mean of 4 lines need not mean 4 lines each
+    assert stats.right_length == 1 and stats.consistent == 1  # the line counts are not part of these
 
 
 @settings(max_examples=25, deadline=None)
@@ -130,8 +140,8 @@ def test_the_bigram_baseline_samples_through_the_same_function(quatrains, vocab)
     (dict(form=None, acrostic="春夏秋冬"), "needs a form"),
     (dict(form=5, acrostic="春夏秋"), "4 characters"),
     (dict(form=5, acrostic="春夏秋冬春夏秋冬春"), "4 characters"),
-    (dict(form=5, acrostic="春夏秋☃"), "not in the model's vocabulary"),
-    (dict(form=5, acrostic="风花雪月"), "traditional"),
+    (dict(form=5, acrostic="春夏秋☃"), "'☃': not Han"),
+    (dict(form=5, acrostic="风花雪月"), "'风': looks simplified .* traditional form"),
     (dict(form=5, acrostic=1234), "must be a str"),
     (dict(form=5, lines=0), "lines"),
     (dict(temperature=0), "temperature"),
@@ -139,6 +149,25 @@ def test_the_bigram_baseline_samples_through_the_same_function(quatrains, vocab)
 def test_bad_requests_get_clear_errors(model, vocab, kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         sample_poem(model, vocab, **kwargs)
+
+
+def test_a_rare_traditional_character_is_not_blamed_on_the_script(model, quatrains):
+    """A character the vocabulary dropped for being rare gets the min_freq advice, not the script hint."""
+    text = poems_text(quatrains)
+    counts = Counter(text)
+    rare = next(c for c, n in counts.items() if n == 1 and is_han(c) and c.encode("big5", "ignore"))  # in Big5
+    small = Vocabulary("char").build(text, min_freq=5)
+    assert rare not in small and "风" not in counts
+    with pytest.raises(ValueError, match="min_freq") as err:
+        sample_poem(model, small, form=5, acrostic=rare + "花雪月")
+    assert repr(rare) in str(err.value) and "traditional" not in str(err.value)
+    assert "黄" in counts and "黄" not in small  # a simplified-looking form the quatrains do use, rarely
+    with pytest.raises(ValueError, match="min_freq") as err:
+        sample_poem(model, small, form=5, acrostic="黄河風月")
+    assert "traditional" not in str(err.value)
+    with pytest.raises(ValueError, match="'风': looks simplified") as err:  # both problems, each with its fix
+        sample_poem(model, small, form=5, acrostic=rare + "风雪月")
+    assert "min_freq" in str(err.value)
 
 
 def test_a_vocabulary_without_poem_marks_is_refused(model):
