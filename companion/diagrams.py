@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from .data import _check_int, batchify, make_windows
+from .data import StreamBatcher, _check_int, batchify, make_windows
 from .generate import next_token_distribution
 
 FONT = 12  # points; a 6-inch figure shown 390 px wide keeps this readable
@@ -139,8 +139,9 @@ def windows_vs_streams(words: Sequence[str], seq_len: int = 3, batch_size: int =
     """How the article's sliding windows and the package's streams cut the same text.
 
     Top: the first `max_windows` windows of `make_windows` (each starts from a blank state,
-    neighbours overlap by all but one token). Bottom: `batchify` into `batch_size` streams,
-    each read `seq_len` tokens at a time, the state carried from chunk to chunk.
+    neighbours overlap by all but one token). Bottom: the input chunks `StreamBatcher` yields,
+    `batch_size` streams read `seq_len` tokens at a time, the state carried from chunk to chunk;
+    the last token of each stream is only ever a target (dashed).
     """
     words = _check_words("words", words, 4, 16)
     _check_int("seq_len", seq_len, 1, len(words) - 1)
@@ -150,6 +151,7 @@ def windows_vs_streams(words: Sequence[str], seq_len: int = 3, batch_size: int =
     windows, _ = make_windows(ids, seq_len)  # (num_windows, T)
     windows = windows[:max_windows]
     streams = batchify(ids, batch_size)  # (B, N)
+    chunks = [x for x, _ in StreamBatcher(ids, batch_size, seq_len)]  # input chunks (B, t): the package's cut
     n = len(words)
     rows = len(windows) + batch_size
     fig = Figure(figsize=(6, 1.3 + 0.5 * rows), layout="constrained")
@@ -174,17 +176,23 @@ def windows_vs_streams(words: Sequence[str], seq_len: int = 3, batch_size: int =
             weight="bold")
     for b, row in enumerate(streams.tolist()):
         y = y0 + 0.7 + b * 0.8
-        for c, start in enumerate(range(0, len(row), seq_len)):
-            chunk = row[start:start + seq_len]
+        for c, x in enumerate(chunks):
+            chunk = x[b].tolist()
             ax.add_patch(FancyBboxPatch((chunk[0] + 0.05, y - 0.3), len(chunk) - 0.1, 0.6,
                                         boxstyle="round,pad=0.02", facecolor=CHUNK_COLORS[c % 4],
                                         edgecolor=BLUE, gid="stream-chunk"))
             for i in chunk:
                 ax.text(i + 0.5, y, words[i], ha="center", va="center", fontsize=FONT - 3)
-            if start:  # the state is handed over at the border between two chunks
+            if c:  # the state is handed over at the border between two chunks
                 _arrow(ax, (chunk[0] - 0.4, y - 0.3), (chunk[0] + 0.4, y - 0.3), color=BLUE, gid="carried",
                        connectionstyle="arc3,rad=-0.6", linewidth=2)
+        last = row[-1]  # never an input: the token after it, its target, does not exist
+        ax.add_patch(FancyBboxPatch((last + 0.05, y - 0.3), 0.9, 0.6, boxstyle="round,pad=0.02", facecolor="white",
+                                    edgecolor=BLUE, linestyle="--", gid="target-only"))
+        ax.text(last + 0.5, y, words[last], ha="center", va="center", fontsize=FONT - 3, color="gray")
         ax.text(-0.2, y, f"stream {b}", ha="right", va="center", fontsize=FONT - 3)
+    ax.text(n, y0 + 0.7 + batch_size * 0.8, "dashed: only a target", ha="right", va="center", fontsize=FONT - 3,
+            color="gray")
     fig.suptitle(f"The same text: windows (T = {seq_len}) vs streams (B = {batch_size}, T = {seq_len})",
                  fontsize=FONT)
     return fig

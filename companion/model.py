@@ -37,7 +37,8 @@ class RNNCell(nn.Module):
         self.W_xh = nn.Parameter(torch.empty(hidden_size, input_size))
         self.W_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
         self.b = nn.Parameter(torch.empty(hidden_size))
-        # the same initialisation as nn.RNN: U(-1/sqrt(H), 1/sqrt(H))
+        # nn.RNN's initialisation of W_xh and W_hh, U(-1/sqrt(H), 1/sqrt(H)); nn.RNN's effective bias
+        # (bias_ih + bias_hh) is the sum of two such draws, this single b one draw
         bound = 1.0 / math.sqrt(hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)

@@ -85,6 +85,20 @@ def test_literalinclude_lines_and_dedent(context):
     assert f"```python\n{first_two}\n```" in text
 
 
+EXCERPTS = [(md, block) for md in sorted((ROOT / "book").glob("*.md"))
+            for block in re.findall(r"```\{literalinclude\}[^`]*?:pyobject:[^`]*?:lines:[^`]*?```",
+                                    md.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("md, block", EXCERPTS, ids=lambda v: v.name if isinstance(v, Path) else "")
+def test_excerpts_of_package_code_are_still_whole_statements(md, block):
+    # `:lines:` counts from the object's first line: a change to the package can shift it silently.
+    assert EXCERPTS, "the book shows trimmed excerpts (SimpleRnnlm.features, train_epoch)"
+    page = render_notebook.Context.for_page(md, ROOT)
+    code = render_notebook.render(block, page, 0).split("```python\n", 1)[1].rsplit("\n```", 1)[0]
+    ast.parse(code)  # a cut through the middle of a statement does not parse
+
+
 def test_citations_refs_and_glue_become_plain_markdown(context):
     text = render_notebook.render(
         "见 {ref}`ch-batching`，{cite:t}`elman1990finding` 和 {cite}`hochreiter1997long,cho2014learning`；"

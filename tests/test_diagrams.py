@@ -6,7 +6,7 @@ import torch
 from matplotlib.figure import Figure
 
 from companion import diagrams
-from companion.data import batchify, make_windows
+from companion.data import StreamBatcher, make_windows
 from companion.generate import next_token_distribution
 
 WORDS = "the cat sat on the mat . a dog ran off <eos>".split()
@@ -43,9 +43,9 @@ def test_windows_vs_streams_draws_the_package_cut():
     fig = diagrams.windows_vs_streams(WORDS, seq_len=3, batch_size=2, max_windows=4)
     p = parts(fig)
     assert p["window"] == min(4, len(make_windows(torch.arange(len(WORDS)), 3)[0]))
-    row = batchify(torch.arange(len(WORDS)), 2).shape[1]
-    chunks_per_stream = -(-row // 3)
+    chunks_per_stream = len(StreamBatcher(torch.arange(len(WORDS)), 2, 3))  # the package's input chunks
     assert p["stream-chunk"] == 2 * chunks_per_stream and p["carried"] == 2 * (chunks_per_stream - 1)
+    assert p["target-only"] == 2  # each stream's last token is only a target
 
 
 def test_sampling_distributions_shows_the_package_probabilities():
