@@ -13,10 +13,18 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 __all__ = ["plot_full_run", "plot_race"]
 
 
+def _short_number(value: float) -> str:
+    """200 -> '200', 50000 -> '50k', 2000000 -> '2M': tick labels that do not run into each other."""
+    for size, suffix in ((1e6, "M"), (1e4, "k")):
+        if abs(value) >= size:
+            return f"{value / (size if suffix == 'M' else 1e3):g}{suffix}"
+    return f"{value:g}"
+
+
 def _plain_log_ticks(axis) -> None:
-    """Ticks at 1, 2, 5 x 10^k labelled as plain numbers (200, not 2 x 10^2)."""
+    """Ticks at 1, 2, 5 x 10^k labelled as plain, short numbers (200, 50k, 1M; not 2 x 10^2)."""
     axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: _short_number(value)))
     axis.set_minor_formatter(NullFormatter())
 
 

@@ -164,6 +164,13 @@ def test_plots_draw_every_run_and_reference():
     plt.close("all")
 
 
+def test_log_axis_labels_are_short_enough_not_to_collide():
+    from companion.plots import _short_number
+
+    assert [_short_number(v) for v in (0.5, 200, 5000, 50_000, 200_000, 2_000_000)] == [
+        "0.5", "200", "5000", "50k", "200k", "2M"]
+
+
 def test_benchmarked_numbers_match_the_benchmark_readme():
     readme = (Path(__file__).resolve().parents[1] / "benchmarks" / "README.md").read_text(encoding="utf-8")
     assert f"| fused / plain | {BENCHMARKED.fused_speedup:.3f}× |" in readme
