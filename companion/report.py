@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["BENCHMARKED", "Benchmarked", "PTB_PUBLISHED", "Reference", "TIE", "compare_phrase", "compare_ppl",
-           "gap_note", "method_text", "race_facts", "record_facts", "regularization_text", "unigram_verdict", "verdict"]
+           "benchmarked_facts", "gap_note", "method_text", "race_facts", "reading_facts", "record_facts",
+           "regularization_text", "unigram_verdict", "verdict"]
 
 # Two perplexities closer than this (relative) are a tie: one seed of a run moves the test
 # perplexity by about a percent, so a smaller gap says nothing about which model is better.
@@ -54,6 +55,22 @@ class Benchmarked:
 
 BENCHMARKED = Benchmarked(fused_speedup=1.396, untied_epochs=19, untied_valid_ppl=172.1, untied_test_ppl=159.2,
                           untied_lr=0.002, untied_clip=1.0)
+
+
+def benchmarked_facts(bench: Benchmarked = BENCHMARKED) -> dict[str, float]:
+    """The benchmark figures the training chapter quotes, keyed for `glue` (`bench_*`)."""
+    return {"bench_fused_speedup": bench.fused_speedup, "bench_untied_epochs": bench.untied_epochs,
+            "bench_untied_valid": bench.untied_valid_ppl, "bench_untied_test": bench.untied_test_ppl,
+            "bench_untied_lr": bench.untied_lr, "bench_untied_clip": bench.untied_clip}
+
+
+def reading_facts(histories: dict[str, dict], n_train: int) -> dict[str, float]:
+    """How much text each recipe of the race read (`compare.run_recipe` histories): passes through
+    the `n_train`-token training text, and the stream recipe's text per second over the window's."""
+    per_s = {name: h["text_read"][-1] / h["elapsed"][-1] for name, h in histories.items()}
+    return {"stream_passes": histories["stream"]["text_read"][-1] / n_train,
+            "window_passes": histories["window"]["text_read"][-1] / n_train,
+            "text_speedup": per_s["stream"] / per_s["window"]}
 
 
 def compare_ppl(value: float, reference: float, tie: float = TIE) -> str:

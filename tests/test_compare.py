@@ -12,8 +12,8 @@ from companion.compare import (check_window_scorer, growing_pieces, run_recipe, 
                                unigram_perplexity)
 from companion.corpora import corpus_texts, load_corpus
 from companion.model import ModelConfig, SimpleRnnlm
-from companion.report import (BENCHMARKED, PTB_PUBLISHED, compare_phrase, compare_ppl, gap_note, method_text, race_facts,
-                              record_facts, unigram_verdict, verdict)
+from companion.report import (BENCHMARKED, PTB_PUBLISHED, benchmarked_facts, compare_phrase, compare_ppl, gap_note,
+                              method_text, race_facts, reading_facts, record_facts, unigram_verdict, verdict)
 from companion.results import published_record
 from companion.train import TrainConfig, evaluate, make_batches, perplexity
 from companion.vocab import Vocabulary
@@ -162,6 +162,20 @@ def test_plots_draw_every_run_and_reference():
     assert [len(a.lines) for a in fig2.axes] == [3, 3]
     assert [t.get_text() for t in fig2.axes[0].get_legend().get_texts()][:2] == ["run a", "run b"]
     plt.close("all")
+
+
+def test_reading_facts_count_passes_and_text_per_second():
+    histories = {"window": {"elapsed": [1.0, 2.0], "text_read": [100.0, 200.0]},
+                 "stream": {"elapsed": [1.0, 4.0], "text_read": [300.0, 1600.0]}}
+    assert reading_facts(histories, n_train=400) == {"stream_passes": 4.0, "window_passes": 0.5,
+                                                     "text_speedup": 4.0}  # 400 vs 100 tokens a second
+
+
+def test_benchmarked_facts_are_the_benchmark_figures():
+    facts = benchmarked_facts()
+    assert facts["bench_untied_test"] == BENCHMARKED.untied_test_ppl and facts["bench_untied_lr"] == BENCHMARKED.untied_lr
+    assert set(facts) == {f"bench_{k}" for k in ("fused_speedup", "untied_epochs", "untied_valid", "untied_test",
+                                                   "untied_lr", "untied_clip")}
 
 
 def test_log_axis_labels_are_short_enough_not_to_collide():
