@@ -79,12 +79,12 @@ def compare_ppl(value: float, reference: float, tie: float = TIE) -> str:
         raise ValueError(f"perplexities must be positive, got {value!r} and {reference!r}")
     change = value / reference - 1
     if abs(change) <= tie:
-        return f"持平（只差 {abs(change):.1%}）"
+        return f"持平（只差 {abs(change):.2%}）"
     return f"{'低' if change < 0 else '高'} {abs(change):.0%}"
 
 
 def compare_phrase(subject: str, value: float, other: str, reference: float, tie: float = TIE) -> str:
-    """'A 比 B 低 12%', 'A 比 B 高 3%' or 'A 和 B 持平（只差 0.3%）' (`subject` may be empty)."""
+    """'A 比 B 低 12%', 'A 比 B 高 3%' or 'A 和 B 持平（只差 0.26%）' (`subject` may be empty)."""
     word = compare_ppl(value, reference, tie)
     return _spaced(subject, "和" if word.startswith("持平") else "比", other, word)
 
@@ -128,7 +128,7 @@ def unigram_verdict(scores: dict[str, dict[str, float]], unigram_ppl: float) -> 
 
 
 def verdict(value: float, references=PTB_PUBLISHED, tie: float = TIE) -> str:
-    """One clause per reference: '比 A（141.2）低 12%，和 B（124.7）持平（只差 0.3%）'."""
+    """One clause per reference: '比 A（141.2）低 12%，和 B（124.7）持平（只差 0.26%）'."""
     return "，".join(compare_phrase("", value, f"{ref.name_zh}（{ref.ppl:g}）", ref.ppl, tie) for ref in references)
 
 
