@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from .data import StreamBatcher, _check_int, batchify, make_windows
+from .data import StreamBatcher, _check_int, make_windows
 from .generate import next_token_distribution
 
 FONT = 12  # points; a 6-inch figure shown 390 px wide keeps this readable
@@ -150,8 +150,9 @@ def windows_vs_streams(words: Sequence[str], seq_len: int = 3, batch_size: int =
     ids = torch.arange(len(words))  # position i stands for words[i]: the cut is the package's
     windows, _ = make_windows(ids, seq_len)  # (num_windows, T)
     windows = windows[:max_windows]
-    streams = batchify(ids, batch_size)  # (B, N)
-    chunks = [x for x, _ in StreamBatcher(ids, batch_size, seq_len)]  # input chunks (B, t): the package's cut
+    batcher = StreamBatcher(ids, batch_size, seq_len)
+    streams = batcher.streams  # (B, N), cut by batchify
+    chunks = [x for x, _ in batcher]  # input chunks (B, t): the package's cut
     n = len(words)
     rows = len(windows) + batch_size
     fig = Figure(figsize=(6, 1.3 + 0.5 * rows), layout="constrained")

@@ -15,9 +15,9 @@ __all__ = ["plot_full_run", "plot_race"]
 
 def _short_number(value: float) -> str:
     """200 -> '200', 50000 -> '50k', 2000000 -> '2M': tick labels that do not run into each other."""
-    for size, suffix in ((1e6, "M"), (1e4, "k")):
-        if abs(value) >= size:
-            return f"{value / (size if suffix == 'M' else 1e3):g}{suffix}"
+    for threshold, unit, suffix in ((1e6, 1e6, "M"), (1e4, 1e3, "k")):  # 5000 stays '5000'
+        if abs(value) >= threshold:
+            return f"{value / unit:g}{suffix}"
     return f"{value:g}"
 
 

@@ -116,10 +116,13 @@ def unigram_verdict(scores: dict[str, dict[str, float]], unigram_ppl: float) -> 
     protocol under which a model that beats it on its own protocol does not."""
     own = {recipe: scores[recipe][_OWN_PROTOCOL[recipe]] < unigram_ppl for recipe in ("window", "stream")}
     beat = [recipe for recipe, ok in own.items() if ok]
-    text = "按各自训练时的量法，" + {
-        0: "两个模型都还没追上只看词频的一元语法（训练的时间太短，这里只有两者的相对高低有意义）",
-        1: f"只有{_RECIPE_ZH[beat[0]] if beat else ''}越过了只看词频的一元语法",
-        2: "两个模型都越过了只看词频的一元语法"}[len(beat)]
+    if not beat:
+        text = "两个模型都还没追上只看词频的一元语法（训练的时间太短，这里只有两者的相对高低有意义）"
+    elif len(beat) == 1:
+        text = f"只有{_RECIPE_ZH[beat[0]]}越过了只看词频的一元语法"
+    else:
+        text = "两个模型都越过了只看词频的一元语法"
+    text = "按各自训练时的量法，" + text
     for recipe in beat:
         for protocol, ppl in scores[recipe].items():
             if ppl >= unigram_ppl:
